@@ -1,0 +1,1 @@
+"""Evaluators: goal reaching, stitching distance, geodesicity; reports and plots."""

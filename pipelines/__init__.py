@@ -1,0 +1,1 @@
+"""Jobs composing the core: the collector, Dask fan-out, dataset-wide passes."""
