@@ -1,0 +1,81 @@
+"""One shard: a self-contained Zarr v3 group of whole episodes (format v1), its codecs, writing and reading."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import zarr
+from zarr.codecs import BloscCodec, ZstdCodec
+
+from crl.datasets.location import Location
+from crl.datasets.schema import FORMAT_NAME, FORMAT_VERSION, OFFSETS, is_episode_field
+from crl.errors import DatasetError
+
+#: Chosen by bench/bench_store.py (see bench/RESULTS.md): blosc-zstd with byte shuffle.
+DEFAULT_COMPRESSION = "blosc-zstd"
+DEFAULT_CHUNK_ROWS = 65536
+
+
+def compressors(name: str) -> list[Any]:
+    """zarr v3 built-in codecs for a compression name (readable by any zarr v3 implementation)."""
+    table: dict[str, list[Any]] = {
+        "none": [],
+        "zstd": [ZstdCodec(level=3)],
+        "blosc-lz4": [BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")],
+        "blosc-zstd": [BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")],
+        "blosc-zstd-bitshuffle": [BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle")],
+    }
+    if name not in table:
+        raise DatasetError(f"unknown compression {name!r}; choose one of {sorted(table)}")
+    return table[name]
+
+
+def write_shard(
+    loc: Location,
+    rel: str,
+    batch: dict[str, np.ndarray],
+    compression: str = DEFAULT_COMPRESSION,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> dict[str, Any]:
+    """Write a normalised batch as the Zarr group `rel`, hash it, and return its shard record.
+
+    The record (rows, episodes, first/last episode id, bytes, sha256) is what the manifest lists.
+    Nothing time- or host-dependent goes into the shard, so equal data gives an equal hash.
+    """
+    offsets = batch[OFFSETS]
+    rows, episodes = int(offsets[-1]), int(offsets.size - 1)
+    codecs = compressors(compression)
+    group = zarr.open_group(
+        store=loc.zarr_store(rel),
+        mode="w",
+        zarr_format=3,
+        attributes={"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "rows": rows, "episodes": episodes},
+    )
+    for name in sorted(batch):
+        arr = batch[name]
+        lead = arr.shape[0] if (name == OFFSETS or is_episode_field(name)) else min(rows, chunk_rows)
+        chunks = (max(1, lead), *(max(1, d) for d in arr.shape[1:]))
+        za = group.create_array(
+            name, shape=arr.shape, dtype=arr.dtype, chunks=chunks, compressors=codecs, fill_value=0
+        )
+        if arr.size:
+            za[...] = arr
+    sha, nbytes = loc.hash_tree(rel)
+    ids = batch["episode_id"]
+    return {
+        "rows": rows,
+        "episodes": episodes,
+        "first_episode_id": int(ids[0]),
+        "last_episode_id": int(ids[-1]),
+        "bytes": nbytes,
+        "sha256": sha,
+    }
+
+
+def open_shard(loc: Location, rel: str) -> zarr.Group:
+    """Open a shard read-only."""
+    try:
+        return zarr.open_group(store=loc.zarr_store(rel, read_only=True), mode="r", zarr_format=3)
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError) as e:
+        raise DatasetError(f"shard {loc.uri(rel)} is missing or not a Zarr v3 group") from e

@@ -1,0 +1,169 @@
+"""DatasetStore: the versions under one root (`<root>/<ns>/<name>/vN/`), staging, listing, opening, removal."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from crl.datasets.ids import DatasetId, parse_id, parse_name
+from crl.datasets.location import Location
+from crl.datasets.manifest import MANIFEST, check_manifest, now_iso
+from crl.datasets.reader import DatasetReader
+from crl.datasets.shard import DEFAULT_COMPRESSION, compressors
+from crl.datasets.staging import STAGING_INFO, Staging, staging_rel, version_rel
+from crl.errors import DatasetError
+
+_VERSION_DIR = re.compile(r"^v(0|[1-9][0-9]*)$")
+_STAGING_DIR = re.compile(r"^\.staging-v(0|[1-9][0-9]*)$")
+
+
+class DatasetStore:
+    """All datasets under a root: a local folder or an fsspec URL (default $CRL_DATA_DIR, else ./data)."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        self.loc = Location(root)
+
+    @property
+    def root(self) -> str:
+        return self.loc.url
+
+    # -- discovery -----------------------------------------------------------------------------------------
+    def _names(self) -> list[tuple[str, str]]:
+        out = []
+        for ns in self.loc.listdir(""):
+            if ns.startswith("."):
+                continue
+            for name in self.loc.listdir(ns):
+                if not name.startswith("."):
+                    out.append((ns, name))
+        return out
+
+    def versions(self, name: str) -> list[int]:
+        """Committed versions of `namespace/name` (those with a manifest.json), ascending."""
+        ns, nm = parse_name(name)
+        found = []
+        for d in self.loc.listdir(f"{ns}/{nm}"):
+            m = _VERSION_DIR.match(d)
+            if m and self.loc.exists(f"{ns}/{nm}/{d}/{MANIFEST}"):
+                found.append(int(m.group(1)))
+        return sorted(found)
+
+    def staging_versions(self, name: str) -> list[int]:
+        """Versions of `namespace/name` being written (staging folders), ascending."""
+        ns, nm = parse_name(name)
+        return sorted(int(m.group(1)) for d in self.loc.listdir(f"{ns}/{nm}") if (m := _STAGING_DIR.match(d)))
+
+    def next_version(self, name: str) -> int:
+        """The version a new write of `namespace/name` gets: one past every committed or staging version."""
+        taken = self.versions(name) + self.staging_versions(name)
+        return max(taken) + 1 if taken else 0
+
+    def ids(self) -> list[DatasetId]:
+        """Every committed version under the root, sorted."""
+        out = []
+        for ns, nm in self._names():
+            try:
+                out += [DatasetId(ns, nm, v) for v in self.versions(f"{ns}/{nm}")]
+            except DatasetError:  # a foreign folder that is not a valid dataset name
+                continue
+        return sorted(out)
+
+    def list(self) -> list[dict[str, Any]]:
+        """Manifests of every committed version, sorted by id."""
+        return [self.manifest(str(i)) for i in self.ids()]
+
+    def exists(self, dataset_id: str) -> bool:
+        dsid = parse_id(dataset_id)
+        return self.loc.exists(f"{version_rel(dsid)}/{MANIFEST}")
+
+    def manifest(self, dataset_id: str) -> dict[str, Any]:
+        """The manifest of a committed version (DatasetError if unknown)."""
+        dsid = parse_id(dataset_id)
+        rel = f"{version_rel(dsid)}/{MANIFEST}"
+        try:
+            m = self.loc.read_json(rel)
+        except FileNotFoundError:
+            have = self.versions(dsid.full_name)
+            hint = f"; versions: {', '.join(f'v{v}' for v in have)}" if have else f"; none under {self.root}"
+            raise DatasetError(f"unknown dataset {dsid}{hint}") from None
+        return check_manifest(m, self.loc.uri(rel))
+
+    def open(self, dataset_id: str) -> DatasetReader:
+        """A reader over a committed version."""
+        dsid = parse_id(dataset_id)
+        return DatasetReader(self.loc, dsid, self.manifest(dataset_id))
+
+    # -- writing -------------------------------------------------------------------------------------------
+    def begin(
+        self,
+        name: str,
+        env_spec: dict[str, Any],
+        provenance: dict[str, Any] | None = None,
+        parent: str | None = None,
+        resume: bool = False,
+        compression: str = DEFAULT_COMPRESSION,
+        version: int | None = None,
+    ) -> Staging:
+        """Start (or with `resume=True` reopen) the staging folder of the next version of `namespace/name`.
+
+        A new begin is refused while an unfinished staging version exists (resume or remove it first). On resume
+        incomplete shards are discarded and `staging.completed()` says what survived; env spec must match.
+        `version` pins the version number (refused when it is committed: versions are immutable).
+        """
+        ns, nm = parse_name(name)
+        compressors(compression)  # validates the name
+        staged = self.staging_versions(name)
+        if version is not None and version in self.versions(name):
+            raise DatasetError(
+                f"{ns}/{nm}-v{version} is committed and immutable; new data goes to "
+                f"{ns}/{nm}-v{self.next_version(name)}"
+            )
+        if resume and staged:
+            v = staged[-1] if version is None else version
+            if v not in staged:
+                raise DatasetError(f"no staging version v{v} of {ns}/{nm} to resume (have {staged})")
+            st = Staging(self.loc, DatasetId(ns, nm, v))
+            if _spec_key(st.env_spec) != _spec_key(env_spec):
+                raise DatasetError(f"resume of {st.id}: env spec differs from the one it was started with")
+            st.discard_incomplete()
+            return st
+        if staged:
+            v = staged[-1]
+            raise DatasetError(
+                f"{ns}/{nm}-v{v} is an unfinished (staging) version: resume it, or discard it with "
+                f"`crl-data rm {ns}/{nm}-v{v}`"
+            )
+        v = self.next_version(name) if version is None else version
+        if v < self.next_version(name) and version is not None:
+            raise DatasetError(f"version v{v} of {ns}/{nm} is taken; the next one is v{self.next_version(name)}")
+        parent_block = None
+        if parent is not None:
+            pm = self.manifest(parent)
+            parent_block = {"id": pm["id"], "content_hash": pm["content_hash"]}
+        dsid = DatasetId(ns, nm, v)
+        self.loc.makedirs(f"{staging_rel(dsid)}/shards")
+        self.loc.write_json(
+            f"{staging_rel(dsid)}/{STAGING_INFO}",
+            {"id": str(dsid), "started": now_iso(), "env_spec": env_spec, "provenance": provenance or {},
+             "parent": parent_block, "compression": compression},
+        )
+        return Staging(self.loc, dsid)
+
+    def staging(self, dataset_id: str) -> Staging:
+        """Attach to an existing staging version (e.g. from another process) without touching it."""
+        return Staging(self.loc, parse_id(dataset_id))
+
+    def remove(self, dataset_id: str) -> None:
+        """Delete a committed version, or an unfinished staging version of that id."""
+        dsid = parse_id(dataset_id)
+        if self.loc.exists(version_rel(dsid)):
+            self.loc.remove_tree(version_rel(dsid))
+        elif self.loc.exists(staging_rel(dsid)):
+            self.loc.remove_tree(staging_rel(dsid))
+        else:
+            raise DatasetError(f"unknown dataset {dsid} under {self.root}")
+
+
+def _spec_key(spec: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in spec.items() if k != "config"}
