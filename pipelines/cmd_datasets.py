@@ -1,0 +1,105 @@
+"""`crl-data list | show | verify | rm`: inspect and maintain the versions under the dataset root."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from crl.pipelines.cli import get_store
+
+
+def human_bytes(n: float) -> str:
+    """1536 -> '1.5 KiB'."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError
+
+
+@click.command("list")
+@click.pass_context
+def list_cmd(ctx: click.Context) -> None:
+    """One row per committed version: id, episodes, transitions, size, env, created."""
+    manifests = get_store(ctx).list()
+    if not manifests:
+        click.echo(f"no datasets under {get_store(ctx).root}", err=True)
+        return
+    rows = [("ID", "EPISODES", "TRANSITIONS", "SIZE", "ENV", "CREATED")]
+    for m in manifests:
+        t = m["totals"]
+        rows.append((m["id"], str(t["episodes"]), str(t["transitions"]), human_bytes(t["bytes"]),
+                     str(m["env_spec"].get("name", "?")), m["created"]))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+@click.command("show")
+@click.argument("dataset_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+@click.pass_context
+def show_cmd(ctx: click.Context, dataset_id: str, as_json: bool) -> None:
+    """Describe one version (DATASET_ID is namespace/name-vN)."""
+    m = get_store(ctx).manifest(dataset_id)
+    if as_json:
+        click.echo(json.dumps(m, indent=2))
+        return
+    t, env = m["totals"], m["env_spec"]
+    parent = m["parent"]["id"] if m.get("parent") else "-"
+    click.echo(f"id           {m['id']}")
+    click.echo(f"created      {m['created']}  (code {m['code_version']})")
+    click.echo(f"parent       {parent}")
+    click.echo(f"env          {env.get('name')} (gym id {env.get('gym_id') or '-'}, layout {env.get('layout')})")
+    click.echo(f"sizes        state {env.get('state_size')}, action {env.get('action_size')}, "
+               f"goal {env.get('goal_size')} (indices {env.get('goal_indices')}), nq {env.get('nq')}, "
+               f"nv {env.get('nv')}")
+    click.echo(f"totals       {t['episodes']} episodes, {t['transitions']} transitions, {t['shards']} shards, "
+               f"{human_bytes(t['bytes'])} ({m['compression']})")
+    click.echo(f"content hash {m['content_hash']}")
+    if m.get("provenance"):
+        click.echo("provenance   " + json.dumps(m["provenance"], sort_keys=True))
+    click.echo("fields       " + ", ".join(f"{k} {v['dtype']}{v['shape']}" for k, v in m["fields"].items()))
+
+
+@click.command("verify")
+@click.argument("dataset_id")
+@click.option("--scheduler", default=None,
+              help="Dask scheduler: an address (tcp://host:8786) or threads|processes|sync (default threads).")
+@click.pass_context
+def verify_cmd(ctx: click.Context, dataset_id: str, scheduler: str | None) -> int:
+    """Recompute every shard hash in parallel (Dask); list mismatching shards and exit 1 if any."""
+    from crl.pipelines.verify import verify
+
+    report = verify(get_store(ctx), dataset_id, scheduler=scheduler)
+    for s in report.bad:
+        why = s.error or f"sha256 {s.actual} != manifest {s.expected}"
+        click.echo(f"MISMATCH {report.id} {s.path}: {why}")
+    rate = report.bytes / max(report.seconds, 1e-9) / 2**20
+    status = "OK" if report.ok else f"FAILED ({len(report.bad)} of {len(report.shards)} shards)"
+    click.echo(f"{status} {report.id}: {len(report.shards)} shards, {human_bytes(report.bytes)} "
+               f"in {report.seconds:.2f} s ({rate:.0f} MiB/s)")
+    return 0 if report.ok else 1
+
+
+@click.command("rm")
+@click.argument("dataset_id")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def rm_cmd(ctx: click.Context, dataset_id: str, yes: bool) -> None:
+    """Delete a committed version (or an unfinished staging version) of DATASET_ID."""
+    store = get_store(ctx)
+    from crl.datasets.ids import parse_id
+
+    dsid = parse_id(dataset_id)
+    if not store.exists(dataset_id) and dsid.version not in store.staging_versions(dsid.full_name):
+        store.remove(dataset_id)  # raises the unknown-dataset error
+    what = "version" if store.exists(dataset_id) else "unfinished staging version"
+    if not yes:
+        click.confirm(f"delete {what} {dsid} under {store.root}?", abort=True, err=True)
+    store.remove(dataset_id)
+    click.echo(f"removed {dsid}")
+
+
+COMMANDS = [list_cmd, show_cmd, verify_cmd, rm_cmd]
