@@ -1,0 +1,132 @@
+"""OGBench `.npz` import: observations, actions, terminals (+ qpos, qvel) with one row per state.
+
+In OGBench's files every trajectory of L transitions is L+1 rows; the last row (terminals == 1) is the final
+state s_L, whose action is a placeholder. So transitions are the rows with terminals == 0 and the terminal row
+becomes the episode's `final_*` entry (its placeholder action is kept as `final_action`, so nothing is lost).
+OGBench data carry no commanded goal: desired_goal is the episode's final achieved goal (hindsight), and
+success/reward follow from it with the success threshold. Episodes end by the time limit (truncation).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crl.datasets.importing import imported_spec, success_labels, write_version
+from crl.datasets.store import DatasetStore
+from crl.errors import DatasetError
+
+REQUIRED = ("observations", "actions", "terminals")
+
+
+def load_npz(path: str | Path) -> dict[str, np.ndarray]:
+    """Read an OGBench npz into memory, validating keys and row counts."""
+    p = Path(path)
+    if not p.is_file():
+        raise DatasetError(f"OGBench file {p} does not exist")
+    try:
+        with np.load(p, allow_pickle=False) as f:
+            data = {k: np.asarray(f[k]) for k in f.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise DatasetError(f"{p} is not a readable .npz file ({type(e).__name__}: {e})") from e
+    missing = [k for k in REQUIRED if k not in data]
+    if missing:
+        raise DatasetError(f"{p} lacks OGBench keys {missing} (has {sorted(data)})")
+    n = len(data["observations"])
+    for k in ("actions", "terminals", "qpos", "qvel"):
+        if k in data and len(data[k]) != n:
+            raise DatasetError(f"{p}: '{k}' has {len(data[k])} rows but observations has {n}")
+    if data["observations"].ndim != 2 or data["actions"].ndim != 2:
+        raise DatasetError(f"{p}: observations and actions must be 2-D (visual datasets are not supported)")
+    term = data["terminals"]
+    if n == 0 or not np.isin(term, (0, 1)).all():
+        raise DatasetError(f"{p}: terminals must be 0/1 and the file non-empty")
+    if term[-1] != 1:
+        raise DatasetError(f"{p}: the last row is not terminal (truncated or corrupted file)")
+    return data
+
+
+def _episodes(
+    data: dict[str, np.ndarray], goal_indices: tuple[int, ...], threshold: float, per_batch: int
+) -> Iterator[dict[str, np.ndarray]]:
+    obs = data["observations"].astype(np.float32, copy=False)
+    act = data["actions"].astype(np.float32, copy=False)
+    n = len(obs)
+    qpos = data.get("qpos", np.zeros((n, 0), np.float32)).astype(np.float32, copy=False)
+    qvel = data.get("qvel", np.zeros((n, 0), np.float32)).astype(np.float32, copy=False)
+    ends = np.flatnonzero(data["terminals"] == 1)
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    if np.any(ends - starts < 1):
+        bad = int(np.flatnonzero(ends - starts < 1)[0])
+        raise DatasetError(f"trajectory {bad} has no transition (two terminal rows in a row at {int(ends[bad])})")
+    gi = np.asarray(goal_indices)
+    for b0 in range(0, len(ends), per_batch):
+        sl = slice(b0, min(b0 + per_batch, len(ends)))
+        s, e = starts[sl], ends[sl]
+        rows = np.concatenate([np.arange(a, z) for a, z in zip(s, e, strict=True)])
+        lengths = e - s
+        nxt = rows + 1  # s_{t+1} is the next row; for the last transition that is the terminal row
+        goal = obs[e][:, gi]
+        desired = np.repeat(goal, lengths, axis=0)
+        success = success_labels(obs[nxt][:, gi], desired, threshold)
+        trunc = np.zeros(len(rows), bool)
+        trunc[np.cumsum(lengths) - 1] = True
+        ids = np.repeat(np.arange(sl.start, sl.stop, dtype=np.int64), lengths)
+        steps = (np.arange(len(rows)) - np.repeat(np.cumsum(lengths) - lengths, lengths)).astype(np.int32)
+        yield {
+            "observation": obs[rows], "action": act[rows], "achieved_goal": obs[rows][:, gi],
+            "desired_goal": desired, "reward": success.astype(np.float32), "success": success,
+            "terminal": np.zeros(len(rows), bool), "truncation": trunc, "qpos": qpos[rows], "qvel": qvel[rows],
+            "episode_id": ids, "step": steps,
+            "final_observation": obs[e], "final_achieved_goal": goal, "final_desired_goal": goal,
+            "final_qpos": qpos[e], "final_qvel": qvel[e], "final_action": act[e],
+            "episode_offsets": np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        }
+
+
+def import_ogbench(
+    store: DatasetStore,
+    path: str | Path,
+    name: str,
+    goal_indices: tuple[int, ...] = (0, 1),
+    success_threshold: float = 0.5,
+    env_name: str | None = None,
+    parent: str | None = None,
+    episodes_per_batch: int = 256,
+) -> dict[str, Any]:
+    """Import one OGBench npz as the next version of `name`; returns its manifest."""
+    p = Path(path)
+    data = load_npz(p)
+    obs_dim = data["observations"].shape[1]
+    if any(i >= obs_dim for i in goal_indices):
+        raise DatasetError(f"goal indices {goal_indices} out of range for {obs_dim}-dim observations")
+    ends = np.flatnonzero(data["terminals"] == 1)
+    lengths = np.diff(np.concatenate([[-1], ends])) - 1
+    stem = p.name[: -len(".npz")] if p.name.endswith(".npz") else p.stem
+    spec = imported_spec(
+        env_name or f"ogbench:{stem.removesuffix('-val')}",
+        state_size=obs_dim, action_size=data["actions"].shape[1], goal_size=len(goal_indices),
+        goal_indices=goal_indices, nq=data.get("qpos", np.zeros((0, 0))).shape[1],
+        nv=data.get("qvel", np.zeros((0, 0))).shape[1], episode_length=int(lengths.max()),
+        success_threshold=success_threshold, family="ogbench",
+    )
+    provenance = {
+        "source": "ogbench", "file": p.name, "split": "val" if stem.endswith("-val") else "train",
+        "rows_in_file": int(len(data["observations"])),
+        "goals": "hindsight: desired_goal = final achieved goal of the episode",
+    }
+    batches = _episodes(data, goal_indices, success_threshold, episodes_per_batch)
+    return write_version(store, name, spec, provenance, batches, parent=parent)
+
+
+def val_file(path: str | Path) -> Path | None:
+    """The `-val` sibling of an OGBench file (x.npz -> x-val.npz), if it exists."""
+    p = Path(path)
+    if p.name.endswith("-val.npz"):
+        return None
+    q = p.with_name(p.name[: -len(".npz")] + "-val.npz")
+    return q if q.is_file() else None
