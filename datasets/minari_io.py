@@ -57,8 +57,12 @@ def _gym_env_id(env_spec: dict[str, Any]) -> str | None:
     return gym_id
 
 
-def _episode_buffers(data: dict[str, np.ndarray]) -> Iterator[Any]:
+def _episode_buffers(data: dict[str, np.ndarray], column_infos: bool = False) -> Iterator[Any]:
+    """Minari episode buffers; column_infos stores 1-D infos as [T+1, 1] (minari 0.5.4's arrow backend cannot
+    decode 1-D info arrays; the importer squeezes them back)."""
     from minari.data_collector import EpisodeBuffer
+
+    col = (lambda v: v[:, None]) if column_infos else (lambda v: v)  # noqa: E731
 
     off = data[OFFSETS]
     for e in range(off.size - 1):
@@ -78,9 +82,9 @@ def _episode_buffers(data: dict[str, np.ndarray]) -> Iterator[Any]:
             infos={
                 "qpos": with_final("qpos"),
                 "qvel": with_final("qvel"),
-                "success": np.concatenate([[False], data["success"][a:b]]),
-                "episode_id": np.full(T + 1, data["episode_id"][a], np.int64),
-                "step": np.concatenate([data["step"][a:b], data["step"][b - 1:b] + 1]).astype(np.int32),
+                "success": col(np.concatenate([[False], data["success"][a:b]])),
+                "episode_id": col(np.full(T + 1, data["episode_id"][a], np.int64)),
+                "step": col(np.concatenate([data["step"][a:b], data["step"][b - 1:b] + 1]).astype(np.int32)),
             },
         )
 
@@ -139,7 +143,7 @@ def _create(minari: Any, mid: str, data: dict[str, np.ndarray], env_id: str | No
             code_permalink: str | None, description: str | None, data_format: str, m: dict[str, Any]) -> Any:
     return minari.create_dataset_from_buffers(
         dataset_id=mid,
-        buffer=list(_episode_buffers(data)),
+        buffer=list(_episode_buffers(data, column_infos=data_format == "arrow")),
         env=env_id,
         observation_space=obs_space,
         action_space=act_space,
@@ -158,6 +162,8 @@ def _info(infos: dict[str, Any] | None, key: str, T: int) -> np.ndarray | None:
     if not infos or key not in infos:
         return None
     v = np.asarray(infos[key])
+    if key in ("success", "is_success", "episode_id", "step") and v.ndim == 2 and v.shape[1] == 1:
+        v = v[:, 0]
     if len(v) == T + 1:
         return v
     if len(v) == T:
