@@ -70,5 +70,7 @@ def parse_name(text: str) -> tuple[str, str]:
             )
         raise DatasetError(f"invalid dataset name {text!r}: namespace/name with {_RULES.split(': ', 1)[1]}")
     if re.search(r"-v[0-9]+$", m.group(2)):
-        raise DatasetError(f"dataset name {text!r} must not end in -vN (that is the version suffix)")
+        raise DatasetError(
+            f"{text!r} carries a version (-vN); give namespace/name only (the next version is chosen for you)"
+        )
     return m.group(1), m.group(2)

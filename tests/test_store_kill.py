@@ -27,8 +27,8 @@ store = DatasetStore(sys.argv[1])
 st = store.begin("test/killed", synthetic_spec(state_size=29, action_size=8), provenance={"run": 1})
 w = st.writer("w0", shard_rows=20000, chunk_rows=4096)
 for k in range(100000):  # writes until killed
-    w.append(episode_batch([%d], first_episode_id=k, seed=k, state_size=29, action_size=8))
-""" % EP_LEN
+    w.append(episode_batch([int(sys.argv[2])], first_episode_id=k, seed=k, state_size=29, action_size=8))
+"""
 
 
 def _episode(k: int) -> dict:
@@ -36,7 +36,7 @@ def _episode(k: int) -> dict:
 
 
 def test_sigkill_mid_shard_then_resume_and_verify(data_root: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(data_root)])
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(data_root), str(EP_LEN)])
     shards = data_root / "test/killed/.staging-v0/shards"
     deadline = time.monotonic() + 120
     try:
