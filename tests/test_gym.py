@@ -1,0 +1,36 @@
+"""The Gymnasium wrapper: registered ids, gymnasium's own env checker, numpy Dict observations."""
+
+from __future__ import annotations
+
+import gymnasium
+import numpy as np
+from gymnasium.utils.env_checker import check_env
+
+import crl.envs
+
+
+def test_ids_registered() -> None:
+    for gid in ("crl/PointU4Maze-v0", "crl/PointU5Maze-v0", "crl/PointBigMaze-v0", "crl/PointHardestMaze-v0"):
+        assert gid in gymnasium.registry
+    assert set(crl.envs.GYM_IDS) >= {"crl/PointU4Maze-v0"}
+
+
+def test_check_env_and_episode() -> None:
+    env = gymnasium.make("crl/PointU4Maze-v0", episode_length=50)
+    check_env(env.unwrapped, skip_render_check=True)
+    obs, info = env.reset(seed=3)
+    assert set(obs) == {"observation", "achieved_goal", "desired_goal"}
+    assert obs["observation"].dtype == np.float32 and obs["observation"].shape == (6,)
+    assert np.allclose(obs["achieved_goal"], obs["observation"][:2])
+    assert np.allclose(obs["desired_goal"], obs["observation"][4:])
+    again, _ = env.reset(seed=3)
+    assert np.array_equal(obs["observation"], again["observation"])
+    steps, truncated = 0, False
+    while not truncated and steps < 60:
+        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        assert not terminated
+        steps += 1
+    assert truncated and steps == 50
+    assert {"success", "dist"} <= set(info)
+    reward = env.unwrapped.compute_reward(obs["desired_goal"], obs["desired_goal"], info)
+    assert reward == 1.0
