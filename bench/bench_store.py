@@ -145,6 +145,7 @@ def main() -> None:
         print(f"data: {n} transitions ({real['episode_offsets'][-1]} real Ant, tiled), {raw / 1e6:.0f} MB raw "
               f"in memory, generated in {time.perf_counter() - t0:.0f} s")
 
+        import gymnasium as gym
         import minari
 
         from crl.datasets import DatasetStore
@@ -155,7 +156,14 @@ def main() -> None:
         obs_space, act_space = _spaces(spec, data["action"])
         # Minari baseline content (the export): Dict observations, actions, rewards, terminations,
         # truncations, infos {qpos, qvel}. crl stores success, episode_id and step on top, so bytes favour Minari.
-        buffers = [replace(b, infos={k: b.infos[k] for k in ("qpos", "qvel")}) for b in _episode_buffers(data)]
+        # The baseline's `observation` is the 29-dim state (the export appends the goal; that would only add bytes).
+        buffers = [
+            replace(b, infos={k: b.infos[k] for k in ("qpos", "qvel")},
+                    observations={**b.observations, "observation": b.observations["observation"][:, :29]})
+            for b in _episode_buffers(data)
+        ]
+        obs_space = gym.spaces.Dict({**obs_space.spaces, "observation": gym.spaces.Box(-np.inf, np.inf, (29,),
+                                                                                       np.float32)})
         m_write, m_id = [], None
         for r in range(args.repeat):
             m_id = f"bench/ant-{r}-v0"

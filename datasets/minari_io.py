@@ -1,7 +1,8 @@
 """Minari interop: export a version as a Minari dataset (goal-Dict observations) and import Minari datasets.
 
 Export layout per episode of T transitions (Minari's convention, T+1 observations):
-observations = {observation, achieved_goal, desired_goal} with rows s_0..s_T (the last is the final_* row);
+observations = {observation, achieved_goal, desired_goal} with rows s_0..s_T (the last is the final_* row), where
+`observation` is the env's full observation concat(state part, desired goal), as the crl Gymnasium wrapper emits;
 actions, rewards, terminations, truncations [T]; infos {qpos, qvel, success, episode_id, step} [T+1] where
 row t describes s_t (row 0: success False). The crl env spec and source manifest go in the metadata
 (`crl_env_spec`, `crl_source`), so Zarr -> Minari -> Zarr is bit-identical on every field.
@@ -36,7 +37,7 @@ def _minari() -> Any:
 def _spaces(env_spec: dict[str, Any], actions: np.ndarray) -> tuple[gym.spaces.Dict, gym.spaces.Box]:
     s, g = int(env_spec["state_size"]), int(env_spec["goal_size"])
     box = lambda n: gym.spaces.Box(-np.inf, np.inf, (n,), np.float32)  # noqa: E731
-    obs = gym.spaces.Dict({"observation": box(s), "achieved_goal": box(g), "desired_goal": box(g)})
+    obs = gym.spaces.Dict({"observation": box(s + g), "achieved_goal": box(g), "desired_goal": box(g)})
     lo = min(-1.0, float(actions.min(initial=-1.0)))
     hi = max(1.0, float(actions.max(initial=1.0)))
     return obs, gym.spaces.Box(lo, hi, (actions.shape[1],), np.float32)
@@ -74,7 +75,11 @@ def _episode_buffers(data: dict[str, np.ndarray], column_infos: bool = False) ->
 
         yield EpisodeBuffer(
             id=e,
-            observations={k: with_final(k) for k in ("observation", "achieved_goal", "desired_goal")},
+            observations={
+                "observation": np.concatenate([with_final("observation"), with_final("desired_goal")], axis=1),
+                "achieved_goal": with_final("achieved_goal"),
+                "desired_goal": with_final("desired_goal"),
+            },
             actions=data["action"][a:b],
             rewards=data["reward"][a:b],
             terminations=data["terminal"][a:b],
@@ -210,10 +215,12 @@ def import_minari(
         raise DatasetError(f"{minari_id}: only Box or goal-Dict observation spaces are supported ({obs_space})")
 
     first = {"spec": None}
+    # crl exports carry observation = concat(state, desired_goal); keep the state part only.
+    state_size = int(crl_spec["state_size"]) if crl_spec is not None else None
 
     def batches() -> Iterator[dict[str, np.ndarray]]:
         for ep in ds.iterate_episodes():
-            b = _episode_from_minari(ep, is_dict, goal_indices, goal_dims, success_threshold)
+            b = _episode_from_minari(ep, is_dict, goal_indices, goal_dims, success_threshold, state_size)
             if first["spec"] is None:
                 first["spec"] = b
             yield b
@@ -257,13 +264,16 @@ def _plain(v: Any) -> Any:
 
 
 def _episode_from_minari(
-    ep: Any, is_dict: bool, goal_indices: tuple[int, ...] | None, goal_dims: int, threshold: float
+    ep: Any, is_dict: bool, goal_indices: tuple[int, ...] | None, goal_dims: int, threshold: float,
+    state_size: int | None = None,
 ) -> dict[str, np.ndarray]:
     T = len(ep.rewards)
     if T == 0:
         raise DatasetError(f"Minari episode {ep.id} has no transitions")
     if is_dict:
         state = np.asarray(ep.observations["observation"])
+        if state_size is not None:
+            state = state[:, :state_size]
         ach = np.asarray(ep.observations["achieved_goal"])
         des = np.asarray(ep.observations["desired_goal"])
     else:

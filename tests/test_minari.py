@@ -46,7 +46,8 @@ def test_zarr_minari_zarr_is_bit_identical(data_root: Path, minari_root: Path, f
     assert ds.storage.metadata["author"] == {"tester"}
     assert ds.storage.metadata["code_permalink"] == "https://example.org/crl"
     ep = next(iter(ds.iterate_episodes([0])))
-    assert ep.observations["observation"].shape == (51, 4) and ep.infos["qpos"].shape == (51, 2)
+    assert ep.observations["observation"].shape == (51, 6) and ep.infos["qpos"].shape == (51, 2)
+    np.testing.assert_array_equal(ep.observations["observation"][:, 4:], ep.observations["desired_goal"])
     back = import_minari(store, mid, "test/back")
     assert back["id"] == "test/back-v0" and back["provenance"]["crl_source"]["id"] == src
     a, b = store.open(src).load(), store.open(back["id"]).load()
@@ -99,3 +100,23 @@ def test_import_box_observations_with_goal_options(data_root: Path, minari_root:
     with pytest.raises(DatasetError, match="cannot load"):
         import_minari(DatasetStore(), "foreign/nothing-v0", "test/none")
     assert DatasetStore().versions("test/none") == [] and DatasetStore().staging_versions("test/none") == []
+
+
+def test_export_sets_env_spec_so_recover_environment_works(data_root: Path, minari_root: Path) -> None:
+    """With the env's gym id in the spec, Minari records the registered crl env and can rebuild it."""
+    import minari
+
+    import crl.envs
+
+    spec = crl.envs.make("point_u4_maze").spec.to_dict()
+    st = DatasetStore().begin("test/point", spec, provenance={"policy": "random"})
+    with st.writer("w0") as w:
+        w.append(episode_batch([20, 25], seed=3))  # synthetic data with the point env's widths (4, 2, 2, 2)
+    did = st.commit()["id"]
+    mid = export_minari(DatasetStore().open(did))
+    ds = minari.load_dataset(mid)
+    assert ds.spec.env_spec is not None and ds.spec.env_spec.id == "crl/PointU4Maze-v0"
+    env = ds.recover_environment()
+    assert env.observation_space == ds.observation_space and env.action_space.shape == ds.action_space.shape
+    obs, _ = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
