@@ -154,6 +154,11 @@ class DatasetStore:
         """Attach to an existing staging version (e.g. from another process) without touching it."""
         return Staging(self.loc, parse_id(dataset_id))
 
+    def children(self, dataset_id: str) -> list[str]:
+        """Committed versions whose manifest names `dataset_id` as parent (lineage), sorted."""
+        target = str(parse_id(dataset_id))
+        return [m["id"] for m in self.list() if (m.get("parent") or {}).get("id") == target]
+
     def remove(self, dataset_id: str) -> None:
         """Delete a committed version, or an unfinished staging version of that id."""
         dsid = parse_id(dataset_id)

@@ -16,7 +16,7 @@ from crl.datasets.store import DatasetStore
 from crl.errors import CrlError
 
 #: Modules whose `COMMANDS` (a list of click commands/groups) are added to the group, in this order.
-COMMAND_MODULES = ["crl.pipelines.cmd_datasets", "crl.pipelines.cmd_interop"]
+COMMAND_MODULES = ["crl.pipelines.cmd_datasets", "crl.pipelines.cmd_interop", "crl.pipelines.cmd_collect"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

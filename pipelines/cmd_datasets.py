@@ -96,6 +96,10 @@ def rm_cmd(ctx: click.Context, dataset_id: str, yes: bool) -> None:
     if not store.exists(dataset_id) and dsid.version not in store.staging_versions(dsid.full_name):
         store.remove(dataset_id)  # raises the unknown-dataset error
     what = "version" if store.exists(dataset_id) else "unfinished staging version"
+    kids = store.children(dataset_id) if store.exists(dataset_id) else []
+    if kids:
+        click.echo(f"note: {', '.join(kids)} name {dsid} as parent; their lineage will point at a removed version",
+                   err=True)
     if not yes:
         click.confirm(f"delete {what} {dsid} under {store.root}?", abort=True, err=True)
     store.remove(dataset_id)

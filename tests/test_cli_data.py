@@ -92,6 +92,7 @@ def test_import_ogbench_with_val_and_minari_round_trip(data_root: Path, capsys: 
     assert out.split() == ["ogb/ax-v0", "ogb/ax-v1"]
     val = DatasetStore().manifest("ogb/ax-v1")
     assert val["parent"]["id"] == "ogb/ax-v0" and val["provenance"]["split"] == "val"
+    assert DatasetStore().children("ogb/ax-v0") == ["ogb/ax-v1"]
     code, out, err = run(capsys, "export", "minari", "ogb/ax-v0", "--minari-id", "ogb/ax-shared-v0")
     assert code == 0 and out.strip() == "ogb/ax-shared-v0", err
     code, _, err = run(capsys, "export", "minari", "ogb/ax-v0", "--minari-id", "ogb/ax-shared-v0")

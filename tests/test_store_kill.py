@@ -79,9 +79,38 @@ def test_sigkill_mid_shard_then_resume_and_verify(data_root: Path) -> None:
     assert verify(store, "test/killed-v0").ok
 
 
-def test_flipped_byte_is_named_by_verify_on_a_local_cluster(data_root: Path) -> None:
+@pytest.fixture(scope="module")
+def cluster():
     from distributed import LocalCluster
 
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c:
+        yield c
+
+
+def _write_part(staging, worker: str, first: int) -> dict:
+    """Runs on a Dask worker process: write episodes first..first+5 into the shared staging version."""
+    with staging.writer(worker, shard_rows=1200) as w:
+        for k in range(first, first + 6):
+            w.append(_episode(k))
+    return staging.completed()[worker]
+
+
+def test_dask_worker_processes_write_one_staging_version(data_root: Path, cluster) -> None:
+    from distributed import Client
+
+    store = DatasetStore()
+    st = store.begin("test/fanout", SPEC, provenance={"workers": 2})
+    with Client(cluster) as client:
+        futures = [client.submit(_write_part, st, f"w{i}", 100 * i, pure=False) for i in range(2)]
+        parts = client.gather(futures)
+    assert [p["episodes"] for p in parts] == [6, 6] and [p["last_episode_id"] for p in parts] == [5, 105]
+    m = st.commit()
+    assert m["totals"]["episodes"] == 12 and {s["path"][7:9] for s in m["shards"]} == {"w0", "w1"}
+    r = store.open("test/fanout-v0")
+    np.testing.assert_array_equal(r.episode(6)["observation"], _episode(100)["observation"])
+
+
+def test_flipped_byte_is_named_by_verify_on_a_local_cluster(data_root: Path, cluster) -> None:
     from crl.pipelines.cli import main
     from crl.pipelines.verify import verify
 
@@ -91,14 +120,13 @@ def test_flipped_byte_is_named_by_verify_on_a_local_cluster(data_root: Path) -> 
         for k in range(4):
             w.append(_episode(k))
     m = st.commit()
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        assert verify(store, "test/flip-v0", scheduler=cluster.scheduler_address).ok
-        victim = data_root / "test/flip/v0" / m["shards"][1]["path"] / "observation/c/0/0"
-        os.chmod(victim, 0o644)
-        raw = bytearray(victim.read_bytes())
-        raw[len(raw) // 2] ^= 0xFF
-        victim.write_bytes(bytes(raw))
-        report = verify(store, "test/flip-v0", scheduler=cluster.scheduler_address)
+    assert verify(store, "test/flip-v0", scheduler=cluster.scheduler_address).ok
+    victim = data_root / "test/flip/v0" / m["shards"][1]["path"] / "observation/c/0/0"
+    os.chmod(victim, 0o644)
+    raw = bytearray(victim.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    victim.write_bytes(bytes(raw))
+    report = verify(store, "test/flip-v0", scheduler=cluster.scheduler_address)
     assert [s.path for s in report.bad] == [m["shards"][1]["path"]]
     assert report.content_hash != m["content_hash"]
     with pytest.raises(SystemExit) as exc:

@@ -1,0 +1,80 @@
+"""`crl-data collect`: record what a collector of a chosen depth (or a fixed policy) sees, as a new dataset version."""
+
+from __future__ import annotations
+
+import click
+
+from crl.pipelines.cli import get_store
+from crl.pipelines.collect import CollectConfig
+from crl.pipelines.sources import POLICIES
+
+
+@click.command("collect")
+@click.option("--env", "env_name", default="point_u4_maze", show_default=True,
+              help="Environment, e.g. point_u4_maze, ant_big_maze, humanoid_u4_maze.")
+@click.option("--collector-depth", default=4, show_default=True, type=click.IntRange(min=4),
+              help="Depth of the collector's residual networks (multiple of 4).")
+@click.option("--width", type=click.IntRange(min=1), default=None, help="Collector network width (preset's if unset).")
+@click.option("--policy", default="crl", show_default=True,
+              help=f"What acts: {', '.join(POLICIES)}. 'crl' trains online and records everything it sees.")
+@click.option("--deterministic", is_flag=True, help="Checkpoint policies: act with the mean action.")
+@click.option("--action-noise", default=0.0, show_default=True, type=float,
+              help="Gaussian action-noise std for fixed policies (noisy expert).")
+@click.option("--goal-schedule", type=click.Choice(["episode", "navigate"]), default="episode", show_default=True,
+              help="'episode': one goal per episode; 'navigate': a new goal whenever one is reached.")
+@click.option("--env-steps", default=100_000, show_default=True, type=click.IntRange(min=1),
+              help="Env steps to record (all envs and workers together).")
+@click.option("--dataset", default=None, help="Target NAMESPACE/NAME (default local/<env>-<policy>-d<depth>).")
+@click.option("--num-envs", type=click.IntRange(min=1), default=None, help="Parallel envs per worker.")
+@click.option("--unroll-length", type=click.IntRange(min=2), default=None, help="Steps per env per epoch.")
+@click.option("--episode-length", type=click.IntRange(min=2), default=None, help="Episode length override.")
+@click.option("--batch-size", type=click.IntRange(min=2), default=None, help="CRL batch size (policy crl).")
+@click.option("--sgd-steps", type=click.IntRange(min=1), default=None, help="SGD steps per epoch (policy crl).")
+@click.option("--preset", type=click.Choice(["cpu", "paper"]), default="cpu", show_default=True,
+              help="Training preset of a 'crl' collector.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of worker 0 (worker i: seed + i).")
+@click.option("--shard-rows", default=262_144, show_default=True, type=click.IntRange(min=1), help="Rows per shard.")
+@click.option("--checkpoint-every", default=50, show_default=True, type=click.IntRange(min=1),
+              help="Epochs between resume checkpoints.")
+@click.option("--eval-every", default=10, show_default=True, type=click.IntRange(min=0),
+              help="Epochs between evaluations of a 'crl' collector (0: never).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Collectors at once on a Dask cluster (LocalCluster unless --scheduler).")
+@click.option("--scheduler", default=None, help="Address of an existing Dask scheduler (tcp://host:8786).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted collection of the same options.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+@click.pass_context
+def collect_cmd(ctx: click.Context, env_name: str, collector_depth: int, width: int | None, policy: str,
+                deterministic: bool, action_noise: float, goal_schedule: str, env_steps: int, dataset: str | None,
+                num_envs: int | None, unroll_length: int | None, episode_length: int | None,
+                batch_size: int | None, sgd_steps: int | None, preset: str, seed: int, shard_rows: int,
+                checkpoint_every: int, eval_every: int, workers: int, scheduler: str | None, resume: bool,
+                progress: bool) -> None:
+    """Collect a trajectory dataset: every transition a collector of depth D produces, from its first step.
+
+    \b
+    The default collector is a CRL agent of depth --collector-depth training online in the MJX env (the paper's
+    collector/learner experiment: the dataset is exactly what a depth-D collector saw); its final checkpoint is
+    stored with the dataset. Fixed policies (random, oracle, checkpoint:PATH) roll out without training.
+    Prints the new version's id, counts and the next commands.
+
+    \b
+    Example:
+      crl-data collect --env point_u4_maze --collector-depth 4 --env-steps 50000 --dataset local/point-u4
+    """
+    from crl.pipelines.run_collect import describe, run_collection
+
+    overrides = {k: v for k, v in (("batch_size", batch_size), ("sgd_steps", sgd_steps)) if v is not None}
+    name = dataset or f"local/{env_name.replace('_', '-')}-{policy.split(':')[0]}-d{collector_depth}"
+    config = CollectConfig(
+        env=env_name, dataset=name, collector_depth=collector_depth, width=width, policy=policy,
+        deterministic=deterministic, action_noise=action_noise, goal_schedule=goal_schedule, env_steps=env_steps,
+        num_envs=num_envs, unroll_length=unroll_length, episode_length=episode_length, seed=seed, preset=preset,
+        train_overrides=overrides, shard_rows=shard_rows, checkpoint_every=checkpoint_every, eval_every=eval_every,
+        workers=workers,
+    )
+    manifest = run_collection(config, get_store(ctx), resume=resume, scheduler=scheduler, show_progress=progress)
+    click.echo(describe(manifest))
+
+
+COMMANDS = [collect_cmd]

@@ -1,0 +1,128 @@
+"""Where a collector's transitions come from: a CRL agent learning online, or a fixed policy.
+
+A source produces one block of transitions ([unroll_length, num_envs] on the device) per call to `step()`, and
+can save / restore everything it needs to continue exactly (a pytree for orbax plus a JSON-able config).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+
+from crl.errors import ConfigError
+from crl.rollout import PolicyFn, make_unroll, random_policy, with_gaussian_noise
+from crl.transition import Transition
+
+POLICIES = ("crl", "random", "oracle", "checkpoint:PATH")
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """A parsed `--policy` value: kind in {crl, random, oracle, checkpoint} and the checkpoint path if any."""
+
+    kind: str
+    path: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> PolicySpec:
+        if text in ("crl", "random", "oracle"):
+            return cls(text)
+        if text.startswith("checkpoint:") and len(text) > len("checkpoint:"):
+            return cls("checkpoint", text[len("checkpoint:"):])
+        raise ConfigError(f"unknown --policy {text!r}; use one of {', '.join(POLICIES)}")
+
+    def __str__(self) -> str:
+        return self.kind if self.path is None else f"{self.kind}:{self.path}"
+
+
+class CrlSource:
+    """A CRL agent of the collector's depth training online; every transition of every env is a block row."""
+
+    trains = True
+
+    def __init__(self, train_config: Any, env: Any):
+        from crl.train import Trainer
+
+        self.trainer = Trainer(train_config, env)
+        self.config = self.trainer.config
+        self.num_envs = self.config.num_envs
+        self.unroll_length = self.config.unroll_length
+
+    def init(self, key: jax.Array) -> Any:
+        return self.trainer.init(key)
+
+    def step(self, state: Any) -> tuple[Any, dict[str, jax.Array], Transition]:
+        return self.trainer.epoch(state)
+
+    def evaluate(self, state: Any, key: jax.Array) -> dict[str, jax.Array]:
+        return self.trainer.evaluate(state, key)
+
+    def config_dict(self) -> dict[str, Any]:
+        return self.config.to_dict()
+
+
+@jax.tree_util.register_dataclass
+@dataclass
+class RolloutState:
+    """Carry of a fixed-policy rollout: the batched env state and the PRNG key."""
+
+    env_state: Any
+    key: jax.Array
+
+
+class PolicySource:
+    """A fixed policy (random, oracle, or a frozen checkpoint) rolled out in auto-reset envs."""
+
+    trains = False
+
+    def __init__(self, policy: PolicySpec, env: Any, num_envs: int, unroll_length: int, action_noise: float,
+                 deterministic: bool):
+        from crl.envs.wrappers import AutoReset
+
+        self.num_envs, self.unroll_length = num_envs, unroll_length
+        self.vec_env = AutoReset(env, num_envs)
+        self.policy_spec, self.action_noise, self.deterministic = policy, action_noise, deterministic
+        fn = self._policy_fn(policy, env, deterministic)
+        self._unroll = make_unroll(self.vec_env, with_gaussian_noise(fn, action_noise), unroll_length)
+        self.step = jax.jit(self._step)
+
+    @staticmethod
+    def _policy_fn(policy: PolicySpec, env: Any, deterministic: bool) -> PolicyFn:
+        if policy.kind == "random":
+            return random_policy(env.action_size)
+        if policy.kind == "oracle":
+            from crl.envs.oracle import oracle_action
+
+            if env.family != "point":
+                raise ConfigError(f"--policy oracle drives point mazes only, not {env.spec.name}")
+            return lambda obs, key: oracle_action(env, obs)
+        from crl.checkpoint import load_checkpoint
+        from crl.train import Trainer
+
+        config, train_state = load_checkpoint(policy.path)
+        trainer = Trainer(config)
+        have = (trainer.env.state_size, trainer.env.goal_size, trainer.env.action_size)
+        want = (env.state_size, env.goal_size, env.action_size)
+        if have != want:
+            raise ConfigError(f"checkpoint {policy.path} was trained on {config.env} (state/goal/action sizes {have}),"
+                              f" which does not fit {env.spec.name} {want}")
+        params = train_state.agent.params
+        return lambda obs, key: trainer.agent.policy(params, obs, key, deterministic=deterministic)
+
+    def init(self, key: jax.Array) -> RolloutState:
+        k_env, k_run = jax.random.split(key)
+        return RolloutState(self.vec_env.reset(k_env), k_run)
+
+    def _step(self, state: RolloutState) -> tuple[RolloutState, dict[str, jax.Array], Transition]:
+        key, k_unroll = jax.random.split(state.key)
+        env_state, tr = self._unroll(state.env_state, k_unroll)
+        return RolloutState(env_state, key), {}, tr
+
+    def evaluate(self, state: Any, key: jax.Array) -> dict[str, jax.Array]:
+        return {}
+
+    def config_dict(self) -> dict[str, Any]:
+        return {"policy": str(self.policy_spec), "action_noise": self.action_noise,
+                "deterministic": self.deterministic, "num_envs": self.num_envs, "unroll_length": self.unroll_length}
