@@ -1,8 +1,8 @@
 """MJCF text for the maze worlds: wall geometry from a layout plus the point-mass body.
 
 Walls are merged into as few boxes as possible (maximal horizontal runs of wall cells, then identical runs stacked
-vertically) so the collision pass checks few geom pairs. Walls and the floor are in collision class 1
-(conaffinity 1, contype 0): they collide with the agent's geoms (contype 1), never with each other.
+vertically) so the collision pass checks few geom pairs. Walls have contype 0, so they never collide with
+each other or the floor; the agent geoms whose contype shares a bit with the walls' conaffinity collide with them.
 """
 
 from __future__ import annotations
@@ -38,8 +38,11 @@ def wall_rectangles(maze: Maze) -> list[tuple[int, int, int, int]]:
     return [(a, b, c, d) for a, b, c, d in rects]
 
 
-def wall_geoms_xml(maze: Maze, height: float, condim: int = 3, rgba: str = "0.7 0.5 0.3 1") -> str:
-    """<geom> boxes for the walls, `height` tall, standing on z = 0 (condim 1: frictionless walls)."""
+def wall_geoms_xml(
+    maze: Maze, height: float, condim: int = 3, conaffinity: int = 1, rgba: str = "0.7 0.5 0.3 1"
+) -> str:
+    """<geom> boxes for the walls, `height` tall, standing on z = 0 (condim 1: frictionless walls); geoms whose
+    contype shares a bit with `conaffinity` collide with them."""
     s = maze.cell_size
     out = []
     for i, (r0, c0, r1, c1) in enumerate(wall_rectangles(maze)):
@@ -47,7 +50,8 @@ def wall_geoms_xml(maze: Maze, height: float, condim: int = 3, rgba: str = "0.7 
         hx, hy = (r1 - r0 + 1) * s / 2, (c1 - c0 + 1) * s / 2
         out.append(
             f'<geom name="wall{i}" type="box" pos="{cx:g} {cy:g} {height / 2:g}" '
-            f'size="{hx:g} {hy:g} {height / 2:g}" contype="0" conaffinity="1" condim="{condim}" rgba="{rgba}"/>'
+            f'size="{hx:g} {hy:g} {height / 2:g}" contype="0" conaffinity="{conaffinity}" condim="{condim}" '
+            f'rgba="{rgba}"/>'
         )
     return "\n    ".join(out)
 
