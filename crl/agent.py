@@ -1,0 +1,123 @@
+"""The CRL agent: critic encoders phi(s, a) and psi(g), tanh-Gaussian actor pi(a | s, g), temperature alpha.
+
+`CRLAgent` is a static description (network modules, optimisers, sizes); all values live in `AgentState`, a pytree,
+so `update` is a pure function that jits and scans. One update = critic, actor and alpha steps computed from the same
+pre-update parameters (as JaxGCRL / scaling-crl do); psi(g) of the critic pass is reused by the actor loss.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from crl.buffer import Batch
+from crl.config import AgentConfig
+from crl.losses import actor_loss, alpha_loss, infonce_loss, paired_energy, pairwise_logits
+from crl.networks import Actor, ResidualEncoder, sample_tanh_gaussian
+
+
+@struct.dataclass
+class AgentParams:
+    """actor: pi's params; sa_encoder: phi(s, a); g_encoder: psi(g); log_alpha: log temperature (scalar)."""
+
+    actor: Any
+    sa_encoder: Any
+    g_encoder: Any
+    log_alpha: jax.Array
+
+
+@struct.dataclass
+class AgentState:
+    """Parameters and the Adam states of actor, critic (both encoders) and alpha."""
+
+    params: AgentParams
+    actor_opt: Any
+    critic_opt: Any
+    alpha_opt: Any
+
+
+class CRLAgent:
+    """Networks and update rule for given env sizes; methods are pure and jit-able."""
+
+    def __init__(self, config: AgentConfig, state_size: int, action_size: int, goal_size: int) -> None:
+        config.validate()
+        self.config, self.state_size, self.action_size, self.goal_size = config, state_size, action_size, goal_size
+        c = config
+        common = dict(width=c.width, layer_norm=c.layer_norm, residual=c.residual, activation=c.activation,
+                      init_scale=c.init_scale, scan_blocks=c.scan_blocks)
+        self.actor_net = Actor(depth=c.resolved_actor_depth, action_size=action_size, log_std_min=c.log_std_min,
+                               log_std_max=c.log_std_max, **common)
+        self.sa_net = ResidualEncoder(depth=c.depth, out_dim=c.repr_dim, **common)
+        self.g_net = ResidualEncoder(depth=c.depth, out_dim=c.repr_dim, **common)
+        self.actor_tx = optax.adam(c.actor_lr)
+        self.critic_tx = optax.adam(c.critic_lr)
+        self.alpha_tx = optax.adam(c.alpha_lr)
+        self.target_entropy = c.target_entropy_per_dim * action_size
+
+    def init(self, key: jax.Array) -> AgentState:
+        """Fresh parameters (alpha = 1) and optimiser states."""
+        k_a, k_sa, k_g = jax.random.split(key, 3)
+        params = AgentParams(
+            actor=self.actor_net.init(k_a, jnp.zeros((1, self.state_size + self.goal_size))),
+            sa_encoder=self.sa_net.init(k_sa, jnp.zeros((1, self.state_size + self.action_size))),
+            g_encoder=self.g_net.init(k_g, jnp.zeros((1, self.goal_size))),
+            log_alpha=jnp.zeros((), jnp.float32),
+        )
+        critic = (params.sa_encoder, params.g_encoder)
+        return AgentState(params, self.actor_tx.init(params.actor), self.critic_tx.init(critic),
+                          self.alpha_tx.init(params.log_alpha))
+
+    def policy(self, params: AgentParams, obs: jax.Array, key: jax.Array, deterministic: bool = False) -> jax.Array:
+        """Actions in [-1, 1] for observations concat(state part, goal); deterministic = tanh(mean)."""
+        mean, log_std = self.actor_net.apply(params.actor, obs)
+        if deterministic:
+            return jnp.tanh(mean)
+        return sample_tanh_gaussian(mean, log_std, key)[0]
+
+    def critic_logits(self, params: AgentParams, batch: Batch) -> jax.Array:
+        """[B, B] logits f(s_i, a_i, g_j)."""
+        phi = self.sa_net.apply(params.sa_encoder, jnp.concatenate([batch.state, batch.action], -1))
+        psi = self.g_net.apply(params.g_encoder, batch.goal)
+        return pairwise_logits(phi, psi, self.config.energy)
+
+    def update(self, st: AgentState, batch: Batch, key: jax.Array) -> tuple[AgentState, dict[str, jax.Array]]:
+        """One SGD step of critic, actor and alpha; returns the new state and scalar metrics."""
+        c, p = self.config, st.params
+        sa_in = jnp.concatenate([batch.state, batch.action], -1)
+
+        def critic_fn(critic):
+            phi = self.sa_net.apply(critic[0], sa_in)
+            psi = self.g_net.apply(critic[1], batch.goal)
+            loss, m = infonce_loss(pairwise_logits(phi, psi, c.energy), c.logsumexp_penalty, c.symmetric_infonce)
+            return loss, (m, psi)
+
+        (_, (c_metrics, psi)), c_grad = jax.value_and_grad(critic_fn, has_aux=True)(
+            (p.sa_encoder, p.g_encoder))
+        psi = jax.lax.stop_gradient(psi)
+        alpha = jnp.exp(p.log_alpha)
+
+        def actor_fn(actor_params):
+            mean, log_std = self.actor_net.apply(actor_params, jnp.concatenate([batch.state, batch.goal], -1))
+            action, log_prob = sample_tanh_gaussian(mean, log_std, key)
+            phi = self.sa_net.apply(p.sa_encoder, jnp.concatenate([batch.state, action], -1))
+            loss, m = actor_loss(log_prob, paired_energy(phi, psi, c.energy), alpha)
+            return loss, (m, log_prob)
+
+        (_, (a_metrics, log_prob)), a_grad = jax.value_and_grad(actor_fn, has_aux=True)(p.actor)
+        log_prob = jax.lax.stop_gradient(log_prob)
+        al_grad = jax.grad(alpha_loss)(p.log_alpha, log_prob, self.target_entropy)
+
+        c_upd, critic_opt = self.critic_tx.update(c_grad, st.critic_opt, (p.sa_encoder, p.g_encoder))
+        sa_new, g_new = optax.apply_updates((p.sa_encoder, p.g_encoder), c_upd)
+        a_upd, actor_opt = self.actor_tx.update(a_grad, st.actor_opt, p.actor)
+        al_upd, alpha_opt = self.alpha_tx.update(al_grad, st.alpha_opt, p.log_alpha)
+        params = AgentParams(
+            actor=optax.apply_updates(p.actor, a_upd), sa_encoder=sa_new, g_encoder=g_new,
+            log_alpha=optax.apply_updates(p.log_alpha, al_upd),
+        )
+        metrics = {**c_metrics, **a_metrics, "alpha": alpha}
+        return AgentState(params, actor_opt, critic_opt, alpha_opt), metrics

@@ -1,0 +1,78 @@
+"""Orbax checkpoints of a run's TrainState, with the resolved config stored alongside (self-describing).
+
+Layout: `<run>/checkpoints/<step>/{state, config}` managed by an orbax CheckpointManager (it writes into a
+temporary folder and renames it when complete, so a half-written checkpoint is never picked up). The step is the
+number of epochs done. `load_checkpoint(path)` rebuilds the trainer from the stored config alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jax
+import orbax.checkpoint as ocp
+
+from crl.config import TrainConfig
+from crl.errors import ConfigError
+
+if TYPE_CHECKING:
+    from crl.train import Trainer, TrainState
+
+
+def checkpoint_dir(run_dir: str | Path) -> Path:
+    """Where a run keeps its checkpoints."""
+    return Path(run_dir).absolute() / "checkpoints"
+
+
+def manager(run_dir: str | Path, max_to_keep: int = 3) -> ocp.CheckpointManager:
+    """A CheckpointManager for a run folder (creates the folder)."""
+    return ocp.CheckpointManager(
+        checkpoint_dir(run_dir),
+        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
+    )
+
+
+def save(mngr: ocp.CheckpointManager, step: int, state: TrainState, config: TrainConfig) -> None:
+    """Save state + config at `step` and wait until it is committed (atomic rename by orbax)."""
+    mngr.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config.to_dict())))
+    mngr.wait_until_finished()
+
+
+def read_config(mngr: ocp.CheckpointManager, step: int | None = None) -> TrainConfig:
+    """The config stored with a checkpoint (latest by default)."""
+    step = _step(mngr, step)
+    out = mngr.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
+    return TrainConfig.from_dict(out["config"])
+
+
+def restore(mngr: ocp.CheckpointManager, trainer: Trainer, step: int | None = None) -> TrainState:
+    """The TrainState of a checkpoint (latest by default), shaped by `trainer`'s config."""
+    step = _step(mngr, step)
+    abstract = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
+    out = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
+    return out["state"]
+
+
+def load_checkpoint(path: str | Path, step: int | None = None, env: Any | None = None) -> tuple[TrainConfig, Any]:
+    """(config, TrainState) from a run folder or its `checkpoints` folder; params are `state.agent.params`."""
+    from crl.train import Trainer
+
+    path = Path(path).absolute()
+    run_dir = path.parent if path.name == "checkpoints" else path
+    if not checkpoint_dir(run_dir).is_dir():
+        raise ConfigError(f"no checkpoints under {run_dir}; pass a run folder written by `crl-train online --out`")
+    mngr = manager(run_dir)
+    config = read_config(mngr, step)
+    trainer = Trainer(config, env)
+    return config, restore(mngr, trainer, step)
+
+
+def _step(mngr: ocp.CheckpointManager, step: int | None) -> int:
+    if step is None:
+        step = mngr.latest_step()
+    if step is None or step not in mngr.all_steps():
+        raise ConfigError(f"no checkpoint {'found' if step is None else step} in {mngr.directory}; "
+                          f"available: {list(mngr.all_steps())}")
+    return step

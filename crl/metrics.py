@@ -1,0 +1,57 @@
+"""Run logs: metrics.jsonl (one JSON object per log step) and the learning-curve PNG drawn from it."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def to_host(metrics: dict[str, Any]) -> dict[str, float]:
+    """Device scalars -> Python floats."""
+    return {k: float(np.asarray(v)) for k, v in metrics.items()}
+
+
+def all_finite(metrics: dict[str, float]) -> bool:
+    """True when every value is finite and params are finite."""
+    return all(math.isfinite(v) for v in metrics.values()) and metrics.get("params/finite", 1.0) == 1.0
+
+
+def append_jsonl(path: Path, record: dict[str, Any]) -> None:
+    """Append one record as a JSON line."""
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """All records of a metrics.jsonl."""
+    if not Path(path).exists():
+        return []
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def plot_learning_curve(records: list[dict[str, Any]], path: Path, title: str = "") -> None:
+    """eval/success, eval/time_at_goal and critic/accuracy against env steps, saved as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("eval/success", "eval success"), ("eval/time_at_goal", "eval time at goal"),
+              ("critic/accuracy", "critic accuracy")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2))
+    for ax, (key, label) in zip(axes, panels, strict=True):
+        pts = [(r["env_steps"], r[key]) for r in records if key in r]
+        if pts:
+            x, y = zip(*pts, strict=True)
+            ax.plot(x, y, marker="." if len(pts) < 50 else None)
+        ax.set_xlabel("env steps")
+        ax.set_title(label)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

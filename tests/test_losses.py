@@ -1,0 +1,83 @@
+"""CRL losses against direct NumPy computations on small fixed inputs."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from crl.errors import ConfigError
+from crl.losses import actor_loss, alpha_loss, infonce_loss, paired_energy, pairwise_logits
+from crl.networks import sample_tanh_gaussian
+
+RNG = np.random.default_rng(0)
+PHI = RNG.normal(size=(6, 3)).astype(np.float32)
+PSI = RNG.normal(size=(6, 3)).astype(np.float32)
+
+
+def np_logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
+    m = x.max(axis=axis, keepdims=True)
+    return (m + np.log(np.exp(x - m).sum(axis=axis, keepdims=True))).squeeze(axis)
+
+
+def test_l2_logits_equal_pairwise_distances() -> None:
+    direct = -np.linalg.norm(PHI[:, None, :] - PSI[None, :, :], axis=-1)
+    np.testing.assert_allclose(pairwise_logits(jnp.asarray(PHI), jnp.asarray(PSI), "l2"), direct, rtol=1e-5,
+                               atol=1e-5)
+    np.testing.assert_allclose(paired_energy(jnp.asarray(PHI), jnp.asarray(PSI), "l2"), np.diag(direct),
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(pairwise_logits(jnp.asarray(PHI), jnp.asarray(PSI), "dot"), PHI @ PSI.T, rtol=1e-5)
+
+
+def test_l2_logits_have_finite_gradient_at_zero_distance() -> None:
+    x = jnp.asarray(PHI)
+    g = jax.grad(lambda a: pairwise_logits(a, x).sum())(x)
+    assert bool(jnp.all(jnp.isfinite(g)))
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_infonce_matches_numpy(symmetric: bool) -> None:
+    logits = -np.linalg.norm(PHI[:, None, :] - PSI[None, :, :], axis=-1)
+    lse_row = np_logsumexp(logits, 1)
+    expected = -np.mean(np.diag(logits) - lse_row)
+    if symmetric:
+        expected += -np.mean(np.diag(logits) - np_logsumexp(logits, 0))
+    expected += 0.1 * np.mean(lse_row**2)
+    loss, m = infonce_loss(jnp.asarray(logits), 0.1, symmetric)
+    np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
+    assert float(m["critic/accuracy"]) == pytest.approx(np.mean(logits.argmax(1) == np.arange(6)))
+    off = logits[~np.eye(6, dtype=bool)]
+    assert float(m["critic/logits_neg"]) == pytest.approx(off.mean(), rel=1e-5)
+    assert float(m["critic/logits_pos"]) == pytest.approx(np.diag(logits).mean(), rel=1e-5)
+
+
+def test_actor_and_alpha_losses_match_numpy() -> None:
+    log_prob = RNG.normal(size=8).astype(np.float32)
+    q = RNG.normal(size=8).astype(np.float32)
+    loss, m = actor_loss(jnp.asarray(log_prob), jnp.asarray(q), jnp.asarray(0.3))
+    np.testing.assert_allclose(float(loss), np.mean(0.3 * log_prob - q), rtol=1e-5)
+    assert float(m["actor/entropy"]) == pytest.approx(-log_prob.mean(), rel=1e-5)
+    la = np.log(0.3)
+    np.testing.assert_allclose(float(alpha_loss(jnp.asarray(la), jnp.asarray(log_prob), -1.0)),
+                               0.3 * np.mean(-log_prob + 1.0), rtol=1e-5)
+    # the gradient pushes alpha down when entropy exceeds the target
+    assert float(jax.grad(alpha_loss)(jnp.asarray(0.0), jnp.full((4,), -5.0), -1.0)) > 0
+
+
+def test_tanh_gaussian_log_prob_matches_numpy() -> None:
+    mean = RNG.normal(size=(5, 2)).astype(np.float32)
+    log_std = RNG.uniform(-1, 0.5, size=(5, 2)).astype(np.float32)
+    key = jax.random.PRNGKey(3)
+    action, log_prob = sample_tanh_gaussian(jnp.asarray(mean), jnp.asarray(log_std), key)
+    eps = np.asarray(jax.random.normal(key, mean.shape))
+    pre = mean + np.exp(log_std) * eps
+    normal = -0.5 * eps**2 - log_std - 0.5 * np.log(2 * np.pi)
+    expected = np.sum(normal - np.log(1 - np.tanh(pre) ** 2), axis=-1)
+    np.testing.assert_allclose(action, np.tanh(pre), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(log_prob, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_unknown_energy_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="l2"):
+        pairwise_logits(jnp.asarray(PHI), jnp.asarray(PSI), "cosine")
