@@ -80,8 +80,8 @@ def write_shard(
     return {
         "rows": rows,
         "episodes": episodes,
-        "first_episode_id": int(ids[0]),
-        "last_episode_id": int(ids[-1]),
+        "first_episode_id": int(ids.min()),
+        "last_episode_id": int(ids.max()),
         "bytes": nbytes,
         "sha256": sha,
     }

@@ -72,7 +72,8 @@ class Staging:
         return gone
 
     def completed(self) -> dict[str, dict[str, Any]]:
-        """Per worker: complete shards, episodes, rows, last episode id and the next shard sequence number."""
+        """Per worker: complete shards, episodes, rows, the largest episode id written (`last_episode_id`) and the
+        next shard sequence number. A resumed collector restarts its episodes after what is listed here."""
         out: dict[str, dict[str, Any]] = {}
         for r in self.shard_records():
             w = out.setdefault(r["worker"], {"shards": 0, "episodes": 0, "rows": 0, "last_episode_id": None,

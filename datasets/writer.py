@@ -66,7 +66,7 @@ class ShardWriter:
         self.chunk_rows = int(chunk_rows)
         done = staging.completed().get(worker)
         self._seq = done["next_seq"] if done else 0
-        self._last_episode_id: int | None = done["last_episode_id"] if done else None
+        self._last_episode_id: int | None = done["last_episode_id"] if done else None  # max id written
         self._buffer: list[dict[str, np.ndarray]] = []
         self._buffered_rows = 0
         self._signature: dict[str, Any] | None = staging.signature()
@@ -89,15 +89,15 @@ class ShardWriter:
         elif sig != self._signature:
             diff = sorted(k for k in set(sig) | set(self._signature) if sig.get(k) != self._signature.get(k))
             raise DatasetError(f"batch fields differ from earlier shards of this version: {diff}")
-        first = int(b["episode_id"][0])
-        if self._last_episode_id is not None and first <= self._last_episode_id:
-            raise DatasetError(
-                f"episode ids must increase within a worker: got {first} after {self._last_episode_id}"
-            )
         ids = b["episode_id"][b[OFFSETS][:-1]]
-        if np.any(np.diff(ids) <= 0):
-            raise DatasetError("episode ids must increase within a batch")
-        self._last_episode_id = int(ids[-1])
+        if np.unique(ids).size != ids.size:
+            raise DatasetError("two episodes of one batch share an episode_id")
+        top = int(ids.max())
+        self._last_episode_id = top if self._last_episode_id is None else max(top, self._last_episode_id)
+        for name, arr in b.items():  # never keep views of caller memory the caller may reuse before we write
+            src = batch.get(name)
+            if isinstance(src, np.ndarray) and np.may_share_memory(arr, src):
+                b[name] = arr.copy()
         self._buffer.append(b)
         self._buffered_rows += int(b[OFFSETS][-1])
         while self._buffered_rows >= self.shard_rows:

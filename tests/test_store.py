@@ -184,3 +184,25 @@ def test_fsspec_memory_root() -> None:
     np.testing.assert_array_equal(r.load(["step"])["step"][:15], np.arange(15))
     assert [x["id"] for x in store.list()] == ["test/mem-v0"]
     store.remove("test/mem-v0")
+
+
+def test_writer_copies_caller_buffers_and_accepts_out_of_order_episode_ids(data_root: Path) -> None:
+    """Collectors emit episodes in completion order (ids not monotonic across batches) and may reuse buffers."""
+    store = DatasetStore()
+    st = store.begin("test/order", SPEC)
+    b1 = episode_batch([10, 10], first_episode_id=4, seed=0)
+    b2 = episode_batch([10], first_episode_id=1, seed=1)
+    want = b1["observation"].copy()
+    with st.writer("w0", shard_rows=1000) as w:
+        w.append(b1)
+        b1["observation"][:] = -1.0  # the caller reuses its buffer before the shard is written
+        w.append(b2)
+        dup = episode_batch([5, 5], first_episode_id=9, seed=2)
+        dup["episode_id"][:] = 9
+        dup["episode_offsets"] = np.array([0, 5, 10])
+        with pytest.raises(DatasetError, match="share an episode_id"):
+            w.append(dup)
+    assert st.completed()["w0"]["last_episode_id"] == 5
+    r = store.open(st.commit()["id"])
+    np.testing.assert_array_equal(r.load(["observation"])["observation"][:20], want)
+    assert r.manifest["shards"][0]["first_episode_id"] == 1
