@@ -62,7 +62,10 @@ def collect_cmd(ctx: click.Context, env_name: str, collector_depth: int, width: 
     Example:
       crl-data collect --env point_u4_maze --collector-depth 4 --env-steps 50000 --dataset local/point-u4
     """
+    from crl import enable_compile_cache
     from crl.pipelines.run_collect import describe, run_collection
+
+    enable_compile_cache()
 
     overrides = {k: v for k, v in (("batch_size", batch_size), ("sgd_steps", sgd_steps)) if v is not None}
     name = dataset or f"local/{env_name.replace('_', '-')}-{policy.split(':')[0]}-d{collector_depth}"

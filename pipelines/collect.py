@@ -14,6 +14,7 @@ continues from it; since everything is deterministic given the seed, nothing is 
 from __future__ import annotations
 
 import json
+import math
 import queue
 import threading
 import time
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from crl.errors import ConfigError, CrlError, DatasetError
@@ -237,9 +239,9 @@ def collect_worker(config: CollectConfig, staging: Any, index: int, env_steps: i
         step = mngr.latest_step()
         meta = mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
         restored = mngr.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract), pending=ocp.args.StandardRestore()))
-        state = restored["state"]
-        assembler.load_state_dict({k: np.asarray(v) for k, v in restored["pending"].items()})
+            state=ocp.args.StandardRestore(_savable_abstract(abstract)), pending=ocp.args.StandardRestore()))
+        state = _from_savable(restored["state"], abstract)
+        assembler.load_state_dict({k: np.asarray(v)[1:] for k, v in restored["pending"].items()})
         start, next_index = int(meta["epoch"]), int(meta["next_episode_index"])
         discard_worker_shards(staging, worker, int(meta["next_seq"]))
     else:
@@ -258,8 +260,10 @@ def collect_worker(config: CollectConfig, staging: Any, index: int, env_steps: i
         writer.flush()
         meta = {"epoch": epoch, "next_seq": writer._seq, "next_episode_index": sink.next_index,
                 "env_steps": epoch * per_epoch, "worker": worker, "source": source.config_dict()}
-        pending = {k: np.asarray(v) for k, v in assembler.state_dict().items()}
-        items = {"state": ocp.args.StandardSave(state), "pending": ocp.args.StandardSave(pending),
+        # orbax refuses zero-size arrays: every array gets one leading pad row, dropped on restore
+        pending = {k: np.concatenate([np.zeros((1,) + v.shape[1:], v.dtype), v])
+                   for k, v in assembler.state_dict().items()}
+        items = {"state": ocp.args.StandardSave(_savable(state)), "pending": ocp.args.StandardSave(pending),
                  "meta": ocp.args.JsonSave(meta)}
         if source.trains:
             items["config"] = ocp.args.JsonSave(source.config_dict())
@@ -292,6 +296,20 @@ def collect_worker(config: CollectConfig, staging: Any, index: int, env_steps: i
     return {"worker": worker, "env_steps": epochs * per_epoch, "episodes": sink.next_index,
             "dropped_partial_transitions": assembler.pending_transitions(), "shards": writer._seq,
             "checkpoint": str(ckpt_dir), "eval": last_eval, "source": source.config_dict()}
+
+
+def _savable(tree: Any) -> Any:
+    """Zero-size leaves (e.g. mjx.Data.act of an actuator-free model) as 1-element placeholders: orbax refuses
+    empty arrays."""
+    return jax.tree.map(lambda x: np.zeros((1,), x.dtype) if x.size == 0 else x, tree)
+
+
+def _savable_abstract(abstract: Any) -> Any:
+    return jax.tree.map(lambda s: jax.ShapeDtypeStruct((1,), s.dtype) if math.prod(s.shape) == 0 else s, abstract)
+
+
+def _from_savable(tree: Any, abstract: Any) -> Any:
+    return jax.tree.map(lambda x, s: jnp.zeros(s.shape, s.dtype) if math.prod(s.shape) == 0 else x, tree, abstract)
 
 
 def _write_progress(path: Path, record: dict[str, Any]) -> None:

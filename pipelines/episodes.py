@@ -73,7 +73,7 @@ class EpisodeAssembler:
     # ------------------------------------------------------------------ assembly
     def add(self, transitions: Any) -> dict[str, np.ndarray] | None:
         """Add a [steps, num_envs] block (a Transition of numpy/JAX arrays); return finished episodes or None."""
-        steps = {k: np.asarray(getattr(transitions, k)) for k in _STEP_FIELDS}
+        steps = {k: np.asarray(getattr(transitions, k)).astype(dt, copy=False) for k, dt in _STEP_FIELDS.items()}
         finals = {k: np.asarray(getattr(transitions, k)) for k in _FINAL_FIELDS}
         t_len, n = steps["step"].shape[:2]
         if n != self.num_envs:

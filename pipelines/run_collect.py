@@ -44,6 +44,9 @@ def _on_device(index: int) -> Any:
 
 
 def _worker_task(config: CollectConfig, staging: Any, index: int, env_steps: int) -> dict[str, Any]:
+    from crl import enable_compile_cache
+
+    enable_compile_cache()
     with _on_device(index):
         return collect_worker(config, staging, index, env_steps)
 

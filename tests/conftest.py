@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import jax
 import pytest
 
-_CACHE_DIR = Path(os.environ.get("CRL_JAX_CACHE", Path.home() / ".cache" / "crl" / "jax"))
-_CACHE_DIR.mkdir(parents=True, exist_ok=True)
-jax.config.update("jax_compilation_cache_dir", str(_CACHE_DIR))
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
-jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+from crl import enable_compile_cache
+
+enable_compile_cache()
 
 
 @pytest.fixture
