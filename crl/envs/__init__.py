@@ -6,6 +6,14 @@ Gymnasium ids (`crl/PointU4Maze-v0`, ...). The functional contract (State, EnvSp
 
 from __future__ import annotations
 
+import contextlib as _contextlib
+import io as _io
+
+# mujoco.mjx prints "Failed to import warp" to stdout when the optional GPU backend is absent; keep stdout clean
+# for CLIs whose output is parsed (e.g. `crl-data show --json`).
+with _contextlib.redirect_stdout(_io.StringIO()):
+    from mujoco import mjx as _mjx  # noqa: F401
+
 from crl.envs.base import EnvSpec, State, achieved_goal
 from crl.envs.config import MazeEnvConfig, default_config
 from crl.envs.gym_wrapper import GymMazeEnv, register_gym_envs
