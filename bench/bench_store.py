@@ -1,11 +1,15 @@
 """Dataset store benchmark: 1M ant-like transitions, crl Zarr shards vs Minari (hdf5) in the same run.
 
-Data: real MuJoCo Ant rollouts (Gymnasium's ant.xml: nq 15, nv 14, 8 actuators, 5 physics substeps per
-transition) under a smooth noisy policy (Ornstein-Uhlenbeck actions), `--real` transitions in episodes of 500 steps;
-observation = concat(qpos, qvel) (29), achieved goal = torso xy, a random commanded goal per episode, success/
-reward = within 0.5 of the goal. To reach `--transitions` the real block is tiled, each tile translated in the plane
-(x, y and the goals shifted by a per-tile offset, which is a physically valid ant trajectory) with fresh episode ids.
-The compression ratio of the untiled real block is printed too, so tiling cannot flatter the byte counts.
+Data (`--source`), all real Ant physics (obs state 29 = qpos 15 + qvel 14, action 8, goal = torso xy):
+- `crl-mujoco` (default): crl's `ant_u4_maze` model (`env.mj_model`: maze walls, initial pose, start/goal cells,
+  healthy-z termination, 5 substeps) stepped by MuJoCo's C engine under a smooth Ornstein-Uhlenbeck policy,
+  episodes of up to 500 steps;
+- `crl-mjx`: the MJX env itself with crl.rollout's uniform random policy in `--envs` auto-reset envs (slow to
+  compile and run on a CPU; random actions make the ant unhealthy fast, so episodes are short);
+- `gym-ant`: Gymnasium's ant.xml on a plane, same policy as crl-mujoco.
+`--real` transitions are simulated; to reach `--transitions` that block is tiled, each copy translated in the plane
+(x, y and goals shifted by a per-tile offset) with fresh episode ids. The compression ratio of the untiled real
+block is printed too ("real-only"), so tiling cannot flatter the byte counts.
 
 Measures (best of --repeat): write throughput and bytes for each compression vs Minari's
 `create_dataset_from_buffers` (hdf5); a full scan (`DatasetReader.load`, all fields) and an episode scan vs
@@ -30,58 +34,115 @@ warnings.filterwarnings("ignore", category=UserWarning, module="minari")
 EP_LEN = 500
 
 
-def ant_rollouts(n_transitions: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """Real Ant physics: `n_transitions // EP_LEN` episodes from a smooth noisy policy."""
-    import gymnasium
+def mujoco_rollouts(source: str, n_transitions: int, seed: int = 0) -> tuple[dict[str, np.ndarray], dict]:
+    """Real Ant physics stepped by MuJoCo's C engine under a smooth noisy (Ornstein-Uhlenbeck) policy.
+
+    source "crl-mujoco": crl's own ant_u4_maze model (env.mj_model: maze walls, JaxGCRL proportions, its initial
+    pose, start/goal cells, healthy-z termination, 5 substeps); "gym-ant": Gymnasium's ant.xml on a plane.
+    Observation = concat(qpos, qvel) (29), achieved goal = torso xy, success = within 0.5 of the goal.
+    """
     import mujoco
 
-    xml = Path(gymnasium.__file__).parent / "envs/mujoco/assets/ant.xml"
-    model = mujoco.MjModel.from_xml_path(str(xml))
-    data = mujoco.MjData(model)
+    from crl.datasets.schema import concat_batches
+
     rng = np.random.default_rng(seed)
-    n_eps = max(1, n_transitions // EP_LEN)
-    T = EP_LEN
-    qpos = np.zeros((n_eps, T + 1, model.nq), np.float32)
-    qvel = np.zeros((n_eps, T + 1, model.nv), np.float32)
-    act = np.zeros((n_eps, T, model.nu), np.float32)
-    for e in range(n_eps):
+    if source == "crl-mujoco":
+        from crl.envs import make
+
+        env = make("ant_u4_maze", episode_length=EP_LEN)
+        model, spec, cfg = env.mj_model, env.spec.to_dict(), env.config
+        q0 = np.asarray(model.key_qpos[0], np.float64)
+        starts = np.array([env.maze.cell_to_xy(c) for c in env.maze.start_cells()])
+        goals = np.array([env.maze.cell_to_xy(c) for c in env.maze.goal_cells()])
+        noise, jitter, substeps = cfg.reset_noise_scale, cfg.start_jitter, cfg.substeps
+        z_lo, z_hi = cfg.healthy_z_range
+        thr = cfg.success_threshold
+    else:
+        import gymnasium
+
+        from crl.datasets.synthetic import synthetic_spec
+
+        xml = Path(gymnasium.__file__).parent / "envs/mujoco/assets/ant.xml"
+        model = mujoco.MjModel.from_xml_path(str(xml))
+        spec = {**synthetic_spec(29, 8, 2), "name": "gym_ant", "nq": 15, "nv": 14}
+        q0 = np.asarray(model.qpos0, np.float64)
+        starts, goals = np.zeros((1, 2)), rng.uniform(-8, 8, (64, 2))
+        noise, jitter, substeps, z_lo, z_hi, thr = 0.1, 4.0, 5, -np.inf, np.inf, 0.5
+    data = mujoco.MjData(model)
+    lo, hi = model.actuator_ctrlrange[:, 0], model.actuator_ctrlrange[:, 1]
+    batches, rows, e = [], 0, 0
+    while rows < n_transitions:
         mujoco.mj_resetData(model, data)
-        data.qpos[:] = model.qpos0 + rng.uniform(-0.1, 0.1, model.nq)
-        data.qpos[:2] = rng.uniform(-4, 4, 2)
-        data.qvel[:] = rng.normal(0, 0.1, model.nv)
-        a = np.zeros(model.nu)
-        for t in range(T):
-            qpos[e, t], qvel[e, t] = data.qpos, data.qvel
-            a = np.clip(a + 0.15 * (0 - a) + 0.3 * rng.normal(size=model.nu), -1, 1)  # OU noise
-            act[e, t] = a
-            data.ctrl[:] = a
-            mujoco.mj_step(model, data, nstep=5)
-        qpos[e, T], qvel[e, T] = data.qpos, data.qvel
-    goal = rng.uniform(-8, 8, (n_eps, 1, 2)).astype(np.float32)
-    obs = np.concatenate([qpos, qvel], -1)
-    xy = qpos[..., :2]
-    success = np.linalg.norm(xy[:, 1:] - goal, axis=-1) <= 0.5
-    trunc = np.zeros((n_eps, T), bool)
-    trunc[:, -1] = True
-    flat = lambda x: x.reshape(n_eps * x.shape[1], *x.shape[2:])  # noqa: E731
-    return {
-        "observation": flat(obs[:, :-1]), "action": flat(act), "achieved_goal": flat(xy[:, :-1]),
-        "desired_goal": flat(np.repeat(goal, T, 1)), "reward": flat(success.astype(np.float32)),
-        "success": flat(success), "terminal": np.zeros(n_eps * T, bool), "truncation": flat(trunc),
-        "qpos": flat(qpos[:, :-1]), "qvel": flat(qvel[:, :-1]),
-        "episode_id": np.repeat(np.arange(n_eps, dtype=np.int64), T),
-        "step": np.tile(np.arange(T, dtype=np.int32), n_eps),
-        "final_observation": obs[:, -1], "final_achieved_goal": xy[:, -1], "final_desired_goal": goal[:, 0],
-        "final_qpos": qpos[:, -1], "final_qvel": qvel[:, -1],
-        "episode_offsets": np.arange(n_eps + 1, dtype=np.int64) * T,
-    }
+        qpos = q0 + rng.uniform(-noise, noise, model.nq)
+        qpos[:2] = starts[rng.integers(len(starts))] + rng.uniform(-jitter, jitter, 2)
+        qpos[3:7] /= np.linalg.norm(qpos[3:7])
+        data.qpos[:], data.qvel[:] = qpos, noise * rng.normal(size=model.nv)
+        goal = goals[rng.integers(len(goals))].astype(np.float32)
+        qs, vs, acts, a, term = [], [], [], np.zeros(model.nu), False
+        for _ in range(EP_LEN):
+            qs.append(data.qpos.astype(np.float32))
+            vs.append(data.qvel.astype(np.float32))
+            a = np.clip(a - 0.15 * a + 0.3 * rng.normal(size=model.nu), -1, 1)  # OU noise
+            acts.append(a.astype(np.float32))
+            data.ctrl[:] = lo + (a + 1) * 0.5 * (hi - lo)
+            mujoco.mj_step(model, data, nstep=substeps)
+            if not z_lo <= data.qpos[2] <= z_hi:
+                term = True
+                break
+        qs.append(data.qpos.astype(np.float32))
+        vs.append(data.qvel.astype(np.float32))
+        q, v, T = np.stack(qs), np.stack(vs), len(acts)
+        obs, xy = np.concatenate([q, v], 1), q[:, :2]
+        success = np.linalg.norm(xy[1:] - goal, axis=-1) <= thr
+        end = np.zeros(T, bool)
+        end[-1] = True
+        batches.append({
+            "observation": obs[:-1], "action": np.stack(acts), "achieved_goal": xy[:-1],
+            "desired_goal": np.repeat(goal[None], T, 0), "reward": success.astype(np.float32), "success": success,
+            "terminal": end & term, "truncation": end & (not term), "qpos": q[:-1], "qvel": v[:-1],
+            "episode_id": np.full(T, e, np.int64), "step": np.arange(T, dtype=np.int32),
+            "final_observation": obs[-1:], "final_achieved_goal": xy[-1:], "final_desired_goal": goal[None],
+            "final_qpos": q[-1:], "final_qvel": v[-1:], "episode_offsets": np.array([0, T], np.int64),
+        })
+        rows += T
+        e += 1
+    return concat_batches(batches), spec
+
+
+def crl_ant_rollouts(n_transitions: int, num_envs: int, seed: int = 0) -> tuple[dict[str, np.ndarray], dict]:
+    """Real crl MJX ant_u4_maze rollouts (random policy, auto-reset), as one episode batch + the env spec."""
+    import jax
+
+    from crl.datasets.schema import concat_batches
+    from crl.envs import make
+    from crl.envs.wrappers import AutoReset
+    from crl.pipelines.episodes import EpisodeAssembler
+    from crl.rollout import make_unroll, random_policy
+
+    env = make("ant_u4_maze", episode_length=EP_LEN)
+    auto = AutoReset(env, num_envs)
+    unroll = make_unroll(auto, random_policy(env.action_size), length=100)
+    asm = EpisodeAssembler(num_envs, env.state_size, env.goal_indices)
+    key = jax.random.PRNGKey(seed)
+    key, k0 = jax.random.split(key)
+    state = auto.reset(k0)
+    out, rows = [], 0
+    while rows < n_transitions:
+        key, k = jax.random.split(key)
+        state, tr = unroll(state, k)
+        b = asm.add(jax.device_get(tr))
+        if b is not None:
+            out.append(b)
+            rows += int(b["episode_offsets"][-1])
+    data = concat_batches(out)
+    data["episode_id"] = data["episode_id"].astype(np.int64)
+    return data, env.spec.to_dict()
 
 
 def tile(block: dict[str, np.ndarray], n_transitions: int) -> dict[str, np.ndarray]:
     """Repeat the real block, translating each copy in the plane (x, y, goals) and renumbering episodes."""
     rows = int(block["episode_offsets"][-1])
     n_tiles = -(-n_transitions // rows)
-    eps = block["episode_offsets"].size - 1
     out: dict[str, list[np.ndarray]] = {k: [] for k in block if k != "episode_offsets"}
     for k in range(n_tiles):
         shift = np.array([7.3 * k, -5.1 * k], np.float32)
@@ -94,10 +155,11 @@ def tile(block: dict[str, np.ndarray], n_transitions: int) -> dict[str, np.ndarr
             elif name.endswith("_goal"):
                 v += shift
             elif name == "episode_id":
-                v += k * eps
+                v += k * (int(block["episode_id"].max()) + 1)
             out[name].append(v)
     full = {k: np.concatenate(v) for k, v in out.items()}
-    full["episode_offsets"] = np.arange(n_tiles * eps + 1, dtype=np.int64) * EP_LEN
+    off = block["episode_offsets"]
+    full["episode_offsets"] = np.concatenate([[0]] + [off[1:] + k * rows for k in range(n_tiles)]).astype(np.int64)
     return full
 
 
@@ -109,11 +171,9 @@ def batches(data: dict[str, np.ndarray], episodes: int = 100):
         yield slice_episodes(data, a, min(n, a + episodes))
 
 
-def write_crl(root: str, data: dict[str, np.ndarray], compression: str, name: str) -> tuple[float, dict]:
+def write_crl(root: str, data: dict[str, np.ndarray], compression: str, name: str, spec: dict) -> tuple[float, dict]:
     from crl.datasets import DatasetStore
-    from crl.datasets.synthetic import synthetic_spec
 
-    spec = {**synthetic_spec(29, 8, 2), "name": "ant_like", "nq": 15, "nv": 14}
     t0 = time.perf_counter()
     st = DatasetStore(root).begin(name, spec, compression=compression)
     with st.writer("w0") as w:
@@ -133,17 +193,23 @@ def main() -> None:
     ap.add_argument("--real", type=int, default=100_000, help="real Ant transitions before tiling")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--compressions", default="zstd,blosc-lz4,blosc-zstd,blosc-zstd-bitshuffle")
+    ap.add_argument("--source", choices=["crl-mujoco", "crl-mjx", "gym-ant"], default="crl-mujoco")
+    ap.add_argument("--envs", type=int, default=200, help="parallel envs for --source crl-mjx")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="bench_store_")
     os.environ["MINARI_DATASETS_PATH"] = os.path.join(tmp, "minari")
     try:
         t0 = time.perf_counter()
-        real = ant_rollouts(args.real)
+        if args.source == "crl-mjx":
+            real, spec = crl_ant_rollouts(args.real, args.envs)
+        else:
+            real, spec = mujoco_rollouts(args.source, args.real)
         data = tile(real, args.transitions)
         n = int(data["episode_offsets"][-1])
         raw = sum(v.nbytes for v in data.values())
-        print(f"data: {n} transitions ({real['episode_offsets'][-1]} real Ant, tiled), {raw / 1e6:.0f} MB raw "
-              f"in memory, generated in {time.perf_counter() - t0:.0f} s")
+        n_eps = data["episode_offsets"].size - 1
+        print(f"data ({args.source}): {n} transitions, {n_eps} episodes ({real['episode_offsets'][-1]} real "
+              f"transitions, tiled), {raw / 1e6:.0f} MB raw in memory, generated in {time.perf_counter() - t0:.0f} s")
 
         import gymnasium as gym
         import minari
@@ -152,17 +218,17 @@ def main() -> None:
         from crl.datasets.minari_io import _episode_buffers, _spaces
         from crl.pipelines.verify import verify
 
-        spec = {"state_size": 29, "goal_size": 2}
         obs_space, act_space = _spaces(spec, data["action"])
         # Minari baseline content (the issue's export): Dict observations, actions, rewards, terminations,
         # truncations, infos {qpos, qvel}. crl stores success, episode_id and step on top, so bytes favour Minari.
-        # The baseline's `observation` is the 29-dim state (the export appends the goal; that would only add bytes).
+        # The baseline's `observation` is the state part (the export appends the goal; that would only add bytes).
+        ss = int(spec["state_size"])
         buffers = [
             replace(b, infos={k: b.infos[k] for k in ("qpos", "qvel")},
-                    observations={**b.observations, "observation": b.observations["observation"][:, :29]})
+                    observations={**b.observations, "observation": b.observations["observation"][:, :ss]})
             for b in _episode_buffers(data)
         ]
-        obs_space = gym.spaces.Dict({**obs_space.spaces, "observation": gym.spaces.Box(-np.inf, np.inf, (29,),
+        obs_space = gym.spaces.Dict({**obs_space.spaces, "observation": gym.spaces.Box(-np.inf, np.inf, (ss,),
                                                                                        np.float32)})
         m_write, m_id = [], None
         for r in range(args.repeat):
@@ -190,9 +256,9 @@ def main() -> None:
         for comp in args.compressions.split(","):
             times = []
             for r in range(args.repeat):
-                dt, man = write_crl(root, data, comp, f"bench/{comp}-{r}")
+                dt, man = write_crl(root, data, comp, f"bench/{comp}-{r}", spec)
                 times.append(dt)
-            _, man_real = write_crl(root, real, comp, f"bench/{comp}-real")
+            _, man_real = write_crl(root, real, comp, f"bench/{comp}-real", spec)
             real_ratio = man_real["totals"]["bytes"] / dir_bytes(os.path.join(tmp, "minari", "bench",
                                                                             f"ant-{args.repeat - 1}-v0")) * (
                 n / int(real["episode_offsets"][-1]))

@@ -78,8 +78,12 @@ class ShardWriter:
         self._thread.start()
 
     # -- producer side -------------------------------------------------------------------------------------
-    def append(self, batch: dict[str, Any]) -> None:
-        """Add a batch of whole episodes (numpy or JAX arrays, see FORMAT.md). Validates before buffering."""
+    def append(self, batch: dict[str, Any], copy: bool = True) -> None:
+        """Add a batch of whole episodes (numpy or JAX arrays, see FORMAT.md). Validates before buffering.
+
+        copy=True (default) copies numpy inputs the writer would otherwise keep views of until the background
+        thread writes them; pass copy=False when the caller never mutates the arrays afterwards.
+        """
         self._check_open()
         b = normalize_batch(batch)
         check_env_spec(b, self.staging.env_spec)
@@ -94,7 +98,7 @@ class ShardWriter:
             raise DatasetError("two episodes of one batch share an episode_id")
         top = int(ids.max())
         self._last_episode_id = top if self._last_episode_id is None else max(top, self._last_episode_id)
-        for name, arr in b.items():  # never keep views of caller memory the caller may reuse before we write
+        for name, arr in b.items() if copy else ():  # no views of caller memory the caller may reuse
             src = batch.get(name)
             if isinstance(src, np.ndarray) and np.may_share_memory(arr, src):
                 b[name] = arr.copy()
