@@ -98,7 +98,7 @@ class DatasetStore:
     def begin(
         self,
         name: str,
-        env_spec: dict[str, Any],
+        env_spec: dict[str, Any] | Any,
         provenance: dict[str, Any] | None = None,
         parent: str | None = None,
         resume: bool = False,
@@ -112,6 +112,8 @@ class DatasetStore:
         `version` pins the version number (refused when it is committed: versions are immutable).
         """
         ns, nm = parse_name(name)
+        if hasattr(env_spec, "to_dict"):  # a crl.envs.base.EnvSpec
+            env_spec = env_spec.to_dict()
         compressors(compression)  # validates the name
         staged = self.staging_versions(name)
         if version is not None and version in self.versions(name):

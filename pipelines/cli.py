@@ -58,6 +58,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("crl-data: aborted", err=True)
         sys.exit(1)
+    except click.UsageError as e:  # one line too, with where to look
+        where = f" (see `{e.ctx.command_path} --help`)" if e.ctx is not None else ""
+        click.echo(f"crl-data: error: {' '.join(e.format_message().split())}{where}", err=True)
+        sys.exit(2)
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)

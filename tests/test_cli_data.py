@@ -60,6 +60,9 @@ def test_list_show_verify_rm(data_root: Path, capsys: pytest.CaptureFixture[str]
         (["import", "ogbench", "x.npz", "--dataset", "ogb/x-v0"], "carries a version"),
         (["import", "minari", "nope/nothing-v0", "--dataset", "m/x"], "cannot load"),
         (["export", "minari", "test/nothing-v0"], "unknown dataset"),
+        (["import", "ogbench", "x.npz"], "Missing option '--dataset'"),
+        (["export", "minari", "test/pt-v0", "--format", "zip"], "Invalid value for '--format'"),
+        (["frobnicate"], "No such command"),
     ],
 )
 def test_user_errors_are_one_line_exit_2(data_root: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
