@@ -69,6 +69,16 @@ class DatasetStore:
                 continue
         return sorted(out)
 
+    def staging_ids(self) -> list[DatasetId]:
+        """Every unfinished (staging) version under the root, sorted."""
+        out = []
+        for ns, nm in self._names():
+            try:
+                out += [DatasetId(ns, nm, v) for v in self.staging_versions(f"{ns}/{nm}")]
+            except DatasetError:
+                continue
+        return sorted(out)
+
     def list(self) -> list[dict[str, Any]]:
         """Manifests of every committed version, sorted by id."""
         return [self.manifest(str(i)) for i in self.ids()]

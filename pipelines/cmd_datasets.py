@@ -19,18 +19,26 @@ def human_bytes(n: float) -> str:
 
 
 @click.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Also list unfinished (staging) versions.")
 @click.pass_context
-def list_cmd(ctx: click.Context) -> None:
+def list_cmd(ctx: click.Context, show_all: bool) -> None:
     """One row per committed version: id, episodes, transitions, size, env, created."""
-    manifests = get_store(ctx).list()
-    if not manifests:
-        click.echo(f"no datasets under {get_store(ctx).root}", err=True)
+    store = get_store(ctx)
+    manifests = store.list()
+    staged = [store.staging(str(i)) for i in store.staging_ids()] if show_all else []
+    if not manifests and not staged:
+        click.echo(f"no datasets under {store.root}", err=True)
         return
     rows = [("ID", "EPISODES", "TRANSITIONS", "SIZE", "ENV", "CREATED")]
     for m in manifests:
         t = m["totals"]
         rows.append((m["id"], str(t["episodes"]), str(t["transitions"]), human_bytes(t["bytes"]),
                      str(m["env_spec"].get("name", "?")), m["created"]))
+    for st in staged:
+        done = st.completed().values()
+        nbytes = sum(r["bytes"] for r in st.shard_records())
+        rows.append((f"{st.id} (staging)", str(sum(d["episodes"] for d in done)), str(sum(d["rows"] for d in done)),
+                     human_bytes(nbytes), str(st.env_spec.get("name", "?")), st.info.get("started", "?")))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())

@@ -76,7 +76,12 @@ def test_user_errors_are_one_line_exit_2(data_root: Path, capsys: pytest.Capture
 
 def test_existing_staging_version_is_refused(data_root: Path, capsys: pytest.CaptureFixture[str],
                                              tmp_path: Path) -> None:
-    DatasetStore().begin("ogb/busy", synthetic_spec())  # an interrupted collection
+    st = DatasetStore().begin("ogb/busy", synthetic_spec())  # an interrupted collection
+    with st.writer("w0") as w:
+        w.append(episode_batch([7, 8], seed=0))
+    code, out, _ = run(capsys, "list", "--all")
+    assert code == 0 and out.splitlines()[1].split()[:4] == ["ogb/busy-v0", "(staging)", "2", "15"]
+    assert run(capsys, "list")[1] == ""
     write_ogbench_npz(tmp_path / "a.npz", [5])
     code, _, err = run(capsys, "import", "ogbench", str(tmp_path / "a.npz"), "--dataset", "ogb/busy")
     assert code == 2 and "unfinished" in err and "crl-data rm ogb/busy-v0" in err

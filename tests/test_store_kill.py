@@ -132,3 +132,19 @@ def test_flipped_byte_is_named_by_verify_on_a_local_cluster(data_root: Path, clu
     with pytest.raises(SystemExit) as exc:
         main(["verify", "test/flip-v0"])
     assert exc.value.code == 1
+
+
+def test_verify_reports_a_missing_shard(data_root: Path) -> None:
+    import shutil
+
+    from crl.pipelines.verify import verify
+
+    store = DatasetStore()
+    st = store.begin("test/gone", SPEC)
+    with st.writer("w0", shard_rows=500) as w:
+        for k in range(3):
+            w.append(_episode(k))
+    m = st.commit()
+    shutil.rmtree(data_root / "test/gone/v0" / m["shards"][2]["path"])
+    report = verify(store, "test/gone-v0", scheduler="sync")
+    assert [(s.path, s.error) for s in report.bad] == [(m["shards"][2]["path"], "shard folder is missing or empty")]
