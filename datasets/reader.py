@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import dask.array as da
 import numpy as np
 import zarr
 
@@ -17,6 +16,9 @@ from crl.datasets.schema import OFFSETS, is_episode_field
 from crl.datasets.shard import open_shard
 from crl.datasets.staging import version_rel
 from crl.errors import DatasetError
+
+if TYPE_CHECKING:
+    import dask.array as da
 
 
 class DatasetReader:
@@ -74,6 +76,8 @@ class DatasetReader:
 
     def array(self, name: str) -> da.Array:
         """A lazy Dask array of one field over all shards ([N, ...] or [E, ...] for per-episode fields)."""
+        import dask.array as da  # imported on use: keeps `crl-data` start-up fast
+
         self._check_field(name)
         parts = [da.from_zarr(g[name]) for g in self.shards()]
         return da.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
