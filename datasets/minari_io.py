@@ -10,6 +10,7 @@ row t describes s_t (row 0: success False). The crl env spec and source manifest
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import warnings
@@ -214,18 +215,10 @@ def import_minari(
     else:
         raise DatasetError(f"{minari_id}: only Box or goal-Dict observation spaces are supported ({obs_space})")
 
-    first = {"spec": None}
     # crl exports carry observation = concat(state, desired_goal); keep the state part only.
     state_size = int(crl_spec["state_size"]) if crl_spec is not None else None
-
-    def batches() -> Iterator[dict[str, np.ndarray]]:
-        for ep in ds.iterate_episodes():
-            b = _episode_from_minari(ep, is_dict, goal_indices, goal_dims, success_threshold, state_size)
-            if first["spec"] is None:
-                first["spec"] = b
-            yield b
-
-    gen = batches()
+    gen = (_episode_from_minari(ep, is_dict, goal_indices, goal_dims, success_threshold, state_size)
+           for ep in ds.iterate_episodes())
     try:
         b0 = next(gen)
     except StopIteration:
@@ -235,11 +228,7 @@ def import_minari(
     else:
         gi = goal_indices if goal_indices is not None else ()
         env_spec = meta.get("env_spec")
-        gym_id = None
-        if env_spec:
-            import json
-
-            gym_id = json.loads(env_spec).get("id") if isinstance(env_spec, str) else None
+        gym_id = json.loads(env_spec).get("id") if isinstance(env_spec, str) and env_spec else None
         spec = imported_spec(
             f"minari:{minari_id}", state_size=b0["observation"].shape[1], action_size=b0["action"].shape[1],
             goal_size=b0["achieved_goal"].shape[1], goal_indices=gi, nq=b0["qpos"].shape[1],
