@@ -120,3 +120,31 @@ def test_export_sets_env_spec_so_recover_environment_works(data_root: Path, mina
     assert env.observation_space == ds.observation_space and env.action_space.shape == ds.action_space.shape
     obs, _ = env.reset(seed=0)
     assert env.observation_space.contains(obs)
+
+
+def test_import_foreign_goal_dict_dataset(data_root: Path, minari_root: Path) -> None:
+    """Gymnasium-Robotics style: Dict obs whose `observation` excludes the goal, `success` in infos (T+1 rows)."""
+    import minari
+    from minari.data_collector import EpisodeBuffer
+
+    rng = np.random.default_rng(1)
+    T = 40
+    ach = np.cumsum(rng.normal(0, 0.1, (T + 1, 2)), 0).astype(np.float32)
+    obs = {"observation": np.concatenate([ach, rng.normal(size=(T + 1, 3)).astype(np.float32)], 1),
+           "achieved_goal": ach, "desired_goal": np.repeat(ach[-1:], T + 1, 0)}
+    succ = np.arange(T + 1) >= T - 2
+    buf = EpisodeBuffer(id=0, observations=obs, actions=rng.uniform(-1, 1, (T, 2)).astype(np.float32),
+                        rewards=succ[1:].astype(np.float32), terminations=np.arange(T) == T - 1,
+                        truncations=np.zeros(T, bool), infos={"success": succ})
+    box = lambda n: gym.spaces.Box(-np.inf, np.inf, (n,), np.float32)  # noqa: E731
+    space = gym.spaces.Dict({"observation": box(5), "achieved_goal": box(2), "desired_goal": box(2)})
+    minari.create_dataset_from_buffers("foreign/dict-v0", [buf], observation_space=space,
+                                       action_space=gym.spaces.Box(-1, 1, (2,), np.float32),
+                                       algorithm_name="x", author="y", author_email="z", code_permalink="w",
+                                       description="d")
+    m = import_minari(DatasetStore(), "foreign/dict-v0", "test/dict")
+    d = DatasetStore().open(m["id"]).load()
+    np.testing.assert_array_equal(d["observation"], obs["observation"][:-1])
+    np.testing.assert_array_equal(d["final_desired_goal"][0], ach[-1])
+    np.testing.assert_array_equal(d["success"], succ[1:])
+    assert d["terminal"][-1] and m["env_spec"]["state_size"] == 5 and m["provenance"]["source"] == "minari"
