@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
 from crl.config import TrainConfig
@@ -33,10 +34,15 @@ def manager(run_dir: str | Path, max_to_keep: int = 3) -> ocp.CheckpointManager:
     )
 
 
+def _leaves(tree: Any) -> dict[str, Any]:
+    """Non-empty leaves by flat index (orbax refuses zero-size arrays, and mjx.Data has some, e.g. `act`)."""
+    return {f"leaf_{i:05d}": x for i, x in enumerate(jax.tree.leaves(tree)) if x.size > 0}
+
+
 def save(mngr: ocp.CheckpointManager, step: int, state: TrainState, config: TrainConfig) -> None:
     """Save state + config at `step` and wait until it is committed (atomic rename by orbax)."""
     mngr.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config.to_dict())))
+        state=ocp.args.StandardSave(_leaves(state)), config=ocp.args.JsonSave(config.to_dict())))
     mngr.wait_until_finished()
 
 
@@ -51,8 +57,11 @@ def restore(mngr: ocp.CheckpointManager, trainer: Trainer, step: int | None = No
     """The TrainState of a checkpoint (latest by default), shaped by `trainer`'s config."""
     step = _step(mngr, step)
     abstract = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
-    out = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
-    return out["state"]
+    leaves, treedef = jax.tree.flatten(abstract)
+    out = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(_leaves(abstract))))
+    stored = out["state"]
+    filled = [stored.get(f"leaf_{i:05d}", jnp.zeros(x.shape, x.dtype)) for i, x in enumerate(leaves)]
+    return jax.tree.unflatten(treedef, filled)
 
 
 def load_checkpoint(path: str | Path, step: int | None = None, env: Any | None = None) -> tuple[TrainConfig, Any]:

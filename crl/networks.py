@@ -23,7 +23,8 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {"swish": nn.swish, "
 def check_depth(depth: int, what: str = "depth") -> None:
     """Raise ConfigError unless depth is a positive multiple of 4 (one residual block = 4 Dense layers)."""
     if not isinstance(depth, int) or depth <= 0 or depth % 4:
-        near = max(4, 4 * round(depth / 4)) if isinstance(depth, int | float) else 4
+        lower = 4 * (int(depth) // 4) if isinstance(depth, int | float) else 0
+        near = f"{lower} or {lower + 4}" if lower >= 4 else "4"
         raise ConfigError(
             f"{what}={depth!r} is not a positive multiple of 4 (a residual block has 4 Dense layers); "
             f"use e.g. {near}"

@@ -1,0 +1,102 @@
+"""Checkpoints: self-describing round trip, resume == uninterrupted run, NaN stop keeping the last good one, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from crl.checkpoint import load_checkpoint
+from crl.config import TrainConfig
+from crl.errors import ConfigError, TrainingDivergedError
+from crl.train import Trainer, run
+
+# Same as tests/test_train.py's TINY (same shapes -> JAX's persistent compile cache is shared).
+TINY = TrainConfig.preset(
+    "cpu", episode_length=30, num_envs=4, unroll_length=10, batch_size=16, sgd_steps=2, replay_size=400,
+    min_replay_size=80, total_env_steps=400, eval_every=5, num_eval_envs=4, checkpoint_every=2, depth=4, width=32,
+    repr_dim=8,
+)
+
+
+def params_equal(a, b) -> bool:
+    return all(jax.tree.leaves(jax.tree.map(lambda x, y: bool(jnp.array_equal(x, y)), a, b)))
+
+
+def test_round_trip_and_resume_give_identical_parameters(tmp_path: Path) -> None:
+    # uninterrupted reference: 6 epochs
+    ref = Trainer(TINY)
+    ts = ref.init(jax.random.PRNGKey(TINY.seed))
+    for _ in range(6):
+        ts, _, _ = ref.epoch(ts)
+
+    short = TINY.replace(total_env_steps=160)  # 4 epochs, checkpoints at 2 and 4
+    run(short, None, tmp_path / "run", progress=False)
+    config, state = load_checkpoint(tmp_path / "run")
+    assert config == short and int(state.epoch) == 4
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["batch_size"] == 16
+
+    with pytest.raises(ConfigError, match="--resume"):
+        run(TINY, None, tmp_path / "run", progress=False)
+    with pytest.raises(ConfigError, match="batch_size"):
+        run(TINY.replace(batch_size=32), None, tmp_path / "run", resume=True, progress=False)
+
+    last = run(TINY.replace(total_env_steps=240), None, tmp_path / "run", resume=True, progress=False)
+    assert last["epoch"] == 6 and "eval/success" in last
+    _, resumed = load_checkpoint(tmp_path / "run")
+    assert params_equal(resumed.agent.params, ts.agent.params)
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [1, 2, 3, 4, 5, 6]
+    assert (tmp_path / "run" / "learning_curve.png").stat().st_size > 1000
+
+
+class NaNAfter:
+    """The real point env whose observations turn NaN once an episode passes `after` steps."""
+
+    def __init__(self, env, after: int) -> None:
+        self.env, self.after = env, after
+        for attr in ("spec", "observation_size", "state_size", "goal_size", "action_size", "goal_indices",
+                     "episode_length"):
+            setattr(self, attr, getattr(env, attr))
+
+    def reset(self, key):
+        return self.env.reset(key)
+
+    def step(self, state, action):
+        s = self.env.step(state, action)
+        return s.replace(obs=jnp.where(s.step > self.after, jnp.nan, s.obs))
+
+
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
+    from crl.envs import make
+
+    env = NaNAfter(make(TINY.env, **TINY.env_kwargs()), after=25)
+    with pytest.raises(TrainingDivergedError, match="NaN/Inf") as err:
+        run(TINY, env, tmp_path / "run", progress=False)
+    assert "epoch 2" in str(err.value)
+    config, state = load_checkpoint(tmp_path / "run")
+    assert int(state.epoch) == 2
+    leaves = jax.tree.leaves(state.agent.params)
+    assert all(bool(jnp.all(jnp.isfinite(x))) for x in leaves)
+
+
+def test_cli_online_smoke_and_user_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from crl.cli_train import main
+
+    args = ["online", "--env", "point_u4_maze", "--episode-length", "30", "--num-envs", "4", "--unroll-length",
+            "10", "--batch-size", "16", "--sgd-steps", "2", "--replay-size", "400", "--min-replay-size", "80",
+            "--total-env-steps", "120", "--eval-every", "5", "--num-eval-envs", "4", "--checkpoint-every", "2",
+            "--depth", "4", "--width", "32", "--repr-dim", "8", "--no-progress", "--out", str(tmp_path / "cli")]
+    with pytest.raises(SystemExit) as ok:
+        main(args)
+    assert ok.value.code == 0
+    assert "eval/success" in capsys.readouterr().out
+    assert (tmp_path / "cli" / "checkpoints").is_dir()
+    with pytest.raises(SystemExit) as bad:
+        main(args[:-1] + [str(tmp_path / "bad")] + ["--batch-size", "128"])
+    assert bad.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("crl-train: error:") and "min_replay_size >= 128" in err and "\n" not in err
