@@ -298,18 +298,20 @@ def collect_worker(config: CollectConfig, staging: Any, index: int, env_steps: i
             "checkpoint": str(ckpt_dir), "eval": last_eval, "source": source.config_dict()}
 
 
-def _savable(tree: Any) -> Any:
-    """Zero-size leaves (e.g. mjx.Data.act of an actuator-free model) as 1-element placeholders: orbax refuses
-    empty arrays."""
-    return jax.tree.map(lambda x: np.zeros((1,), x.dtype) if x.size == 0 else x, tree)
+def _savable(tree: Any) -> dict[str, Any]:
+    """The crl checkpoint layout of a state pytree: non-empty leaves by flat index (`leaf_00000`, ...); orbax
+    refuses zero-size arrays and mjx.Data has some (e.g. `act`). Same layout as `crl.checkpoint`."""
+    return {f"leaf_{i:05d}": x for i, x in enumerate(jax.tree.leaves(tree)) if x.size > 0}
 
 
-def _savable_abstract(abstract: Any) -> Any:
-    return jax.tree.map(lambda s: jax.ShapeDtypeStruct((1,), s.dtype) if math.prod(s.shape) == 0 else s, abstract)
+def _savable_abstract(abstract: Any) -> dict[str, Any]:
+    return {f"leaf_{i:05d}": s for i, s in enumerate(jax.tree.leaves(abstract)) if math.prod(s.shape) > 0}
 
 
-def _from_savable(tree: Any, abstract: Any) -> Any:
-    return jax.tree.map(lambda x, s: jnp.zeros(s.shape, s.dtype) if math.prod(s.shape) == 0 else x, tree, abstract)
+def _from_savable(stored: dict[str, Any], abstract: Any) -> Any:
+    leaves, treedef = jax.tree.flatten(abstract)
+    return jax.tree.unflatten(treedef, [stored.get(f"leaf_{i:05d}", jnp.zeros(s.shape, s.dtype))
+                                        for i, s in enumerate(leaves)])
 
 
 def _write_progress(path: Path, record: dict[str, Any]) -> None:

@@ -49,9 +49,9 @@ class CrlSource:
         self.config = self.trainer.config
         self.num_envs = self.config.num_envs
         self.unroll_length = self.config.unroll_length
-
-    def init(self, key: jax.Array) -> Any:
-        return self.trainer.init(key)
+        # jitted: an eager init runs MJX op by op (slow) and its outputs' types differ from the epoch's, which
+        # would compile the epoch twice
+        self.init = jax.jit(self.trainer.init)
 
     def step(self, state: Any) -> tuple[Any, dict[str, jax.Array], Transition]:
         return self.trainer.epoch(state)
@@ -87,6 +87,7 @@ class PolicySource:
         fn = self._policy_fn(policy, env, deterministic)
         self._unroll = make_unroll(self.vec_env, with_gaussian_noise(fn, action_noise), unroll_length)
         self.step = jax.jit(self._step)
+        self.init = jax.jit(self._init)
 
     @staticmethod
     def _policy_fn(policy: PolicySpec, env: Any, deterministic: bool) -> PolicyFn:
@@ -111,7 +112,7 @@ class PolicySource:
         params = train_state.agent.params
         return lambda obs, key: trainer.agent.policy(params, obs, key, deterministic=deterministic)
 
-    def init(self, key: jax.Array) -> RolloutState:
+    def _init(self, key: jax.Array) -> RolloutState:
         k_env, k_run = jax.random.split(key)
         return RolloutState(self.vec_env.reset(k_env), k_run)
 
