@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from crl.pipelines.cli import get_store
-from crl.pipelines.collect import CollectConfig
-from crl.pipelines.sources import POLICIES
+
+POLICIES = ("crl", "random", "oracle", "checkpoint:PATH")  # kept in step with crl.pipelines.sources.POLICIES
 
 
 @click.command("collect")
@@ -63,6 +63,7 @@ def collect_cmd(ctx: click.Context, env_name: str, collector_depth: int, width: 
       crl-data collect --env point_u4_maze --collector-depth 4 --env-steps 50000 --dataset local/point-u4
     """
     from crl import enable_compile_cache
+    from crl.pipelines.collect import CollectConfig
     from crl.pipelines.run_collect import describe, run_collection
 
     enable_compile_cache()

@@ -141,7 +141,8 @@ def _fan_out(config: CollectConfig, staging: Any, per_worker: int, scheduler: st
     cluster = None
     if scheduler is None:
         cluster = LocalCluster(n_workers=config.workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, memory_limit=0)
+                               dashboard_address=None, memory_limit=0,
+                               silence_logs=50)
         client = Client(cluster)
     else:
         client = Client(scheduler)
@@ -177,8 +178,8 @@ def describe(manifest: dict[str, Any]) -> str:
         f"  {t['episodes']:,} episodes, {t['transitions']:,} transitions, {t['shards']} shards "
         f"(env {c['env']}, policy {c['policy']}, collector depth {c['collector_depth']})",
     ]
-    if manifest.get("failed_workers"):
-        lines.append(f"  WARNING: failed workers left out: {manifest['failed_workers']}")
+    if manifest["provenance"].get("failed_workers"):
+        lines.append(f"  WARNING: failed workers left out: {manifest['provenance']['failed_workers']}")
     lines += ["next:", f"  crl-data show {dsid}", f"  crl-data verify {dsid}", f"  crl-data export minari {dsid}"]
     return "\n".join(lines)
 

@@ -12,10 +12,9 @@ from typing import Any
 import jax
 
 from crl.errors import ConfigError
+from crl.pipelines.cmd_collect import POLICIES  # one list for the CLI help and the parser
 from crl.rollout import PolicyFn, make_unroll, random_policy, with_gaussian_noise
 from crl.transition import Transition
-
-POLICIES = ("crl", "random", "oracle", "checkpoint:PATH")
 
 
 @dataclass(frozen=True)
