@@ -29,7 +29,7 @@ COMMAND_MODULES = ["crl.pipelines.cmd_datasets", "crl.pipelines.cmd_interop", "c
 )
 @click.pass_context
 def cli(ctx: click.Context, root: str) -> None:
-    """Versioned, sharded Zarr trajectory datasets: list, show, verify, rm, export, import."""
+    """Versioned, sharded Zarr trajectory datasets: collect, list, show, verify, rm, export, import."""
     ctx.obj = {"root": root}
 
 
