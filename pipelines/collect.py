@@ -60,7 +60,7 @@ class CollectConfig:
     unroll_length: int | None = None
     """Steps per env per epoch (None = the training preset's)."""
     episode_length: int | None = None
-    """Episode length override (None = the env's default)."""
+    """Episode length (None = the training preset's: 250 for 'cpu', 1000 for 'paper')."""
     seed: int = 0
     """Seed of worker 0; worker i uses seed + i."""
     preset: str = "cpu"
@@ -88,9 +88,13 @@ class CollectConfig:
         return self
 
     def env_overrides(self) -> dict[str, Any]:
+        """Keyword overrides for `crl.envs.make` (episode length, goal schedule)."""
+        from crl.config import TrainConfig
+
         kw: dict[str, Any] = {}
-        if self.episode_length is not None:
-            kw["episode_length"] = self.episode_length
+        length = self.episode_length or TrainConfig.preset(self.preset).episode_length
+        if length is not None:
+            kw["episode_length"] = length
         if self.goal_schedule == "navigate":
             kw["new_goal_on_success"] = True
         return kw

@@ -178,6 +178,13 @@ def describe(manifest: dict[str, Any]) -> str:
         f"  {t['episodes']:,} episodes, {t['transitions']:,} transitions, {t['shards']} shards "
         f"(env {c['env']}, policy {c['policy']}, collector depth {c['collector_depth']})",
     ]
+    if c.get("dropped_partial_transitions"):
+        lines.append(f"  {c['dropped_partial_transitions']:,} steps of episodes still running at the end were not "
+                     "recorded (datasets hold whole episodes; pick --env-steps as a multiple of "
+                     "num_envs x episode length to record every step)")
+    evals = [e["eval/success"] for e in c.get("final_eval", {}).values() if e]
+    if evals:
+        lines.append(f"  collector eval success at the end: {sum(evals) / len(evals):.2f}")
     if manifest["provenance"].get("failed_workers"):
         lines.append(f"  WARNING: failed workers left out: {manifest['provenance']['failed_workers']}")
     lines += ["next:", f"  crl-data show {dsid}", f"  crl-data verify {dsid}", f"  crl-data export minari {dsid}"]
