@@ -77,6 +77,11 @@ class ShardWriter:
         self._thread = threading.Thread(target=self._run, name=f"crl-shard-writer-{worker}", daemon=True)
         self._thread.start()
 
+    @property
+    def next_seq(self) -> int:
+        """Sequence number the next shard of this writer gets (= shards this worker has cut so far)."""
+        return self._seq
+
     # -- producer side -------------------------------------------------------------------------------------
     def append(self, batch: dict[str, Any], copy: bool = True) -> None:
         """Add a batch of whole episodes (numpy or JAX arrays, see FORMAT.md). Validates before buffering.

@@ -262,7 +262,7 @@ def collect_worker(config: CollectConfig, staging: Any, index: int, env_steps: i
     def save(epoch: int) -> None:
         sink.drain()
         writer.flush()
-        meta = {"epoch": epoch, "next_seq": writer._seq, "next_episode_index": sink.next_index,
+        meta = {"epoch": epoch, "next_seq": writer.next_seq, "next_episode_index": sink.next_index,
                 "env_steps": epoch * per_epoch, "worker": worker, "source": source.config_dict()}
         # orbax refuses zero-size arrays: every array gets one leading pad row, dropped on restore
         pending = {k: np.concatenate([np.zeros((1,) + v.shape[1:], v.dtype), v])
@@ -290,7 +290,7 @@ def collect_worker(config: CollectConfig, staging: Any, index: int, env_steps: i
                 t_report = now
                 _write_progress(progress_file, {
                     "worker": worker, "env_steps": done * per_epoch, "target": epochs * per_epoch,
-                    "episodes": sink.episodes, "successes": sink.successes, "shards": writer._seq,
+                    "episodes": sink.episodes, "successes": sink.successes, "shards": writer.next_seq,
                     "steps_per_s": (done - start) * per_epoch / max(now - t_start, 1e-9), "eval": last_eval})
         sink.close()
         writer.close()
@@ -298,7 +298,7 @@ def collect_worker(config: CollectConfig, staging: Any, index: int, env_steps: i
         writer.__exit__(RuntimeError, None, None)
         raise
     return {"worker": worker, "env_steps": epochs * per_epoch, "episodes": sink.next_index,
-            "dropped_partial_transitions": assembler.pending_transitions(), "shards": writer._seq,
+            "dropped_partial_transitions": assembler.pending_transitions(), "shards": writer.next_seq,
             "checkpoint": str(ckpt_dir), "eval": last_eval, "source": source.config_dict()}
 
 
