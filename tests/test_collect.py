@@ -164,7 +164,7 @@ def test_two_dask_workers_write_one_version(data_root: Path) -> None:
     manifest = run_collection(config, DatasetStore(data_root), show_progress=False)
     workers = {s["path"].split("/")[1].split("-")[0] for s in manifest["shards"]}
     assert workers == {"w0", "w1"}
-    assert manifest["totals"]["transitions"] == 1600 and manifest["failed_workers"] == []
+    assert manifest["totals"]["transitions"] == 1600 and manifest["provenance"]["failed_workers"] == []
     data = DatasetStore(data_root).open(manifest["id"]).load(["episode_id"])
     ids = data["episode_id"][data["episode_offsets"][:-1]]
     assert len(np.unique(ids)) == len(ids) == 40
