@@ -84,6 +84,18 @@ def test_collector_checkpoint_is_stored_with_the_dataset(crl_version: tuple[Data
     assert int(state.env_steps) == TINY_CRL.env_steps
 
 
+def test_frozen_collector_checkpoint_can_collect_again(crl_version: tuple[DatasetStore, dict]) -> None:
+    store, manifest = crl_version
+    path = store.loc.path(f"test/crl-d4/v0/{manifest['provenance']['collector']['checkpoint']}")
+    config = CollectConfig(env="point_u4_maze", dataset="test/frozen", policy=f"checkpoint:{path}", env_steps=400,
+                           num_envs=4, unroll_length=25, episode_length=EPISODE_LENGTH, deterministic=True)
+    frozen = run_collection(config, store, show_progress=False)
+    assert frozen["totals"]["transitions"] == 400
+    assert frozen["provenance"]["collector"]["checkpoint"] == path
+    actions = store.open(frozen["id"]).load(["action"])["action"]
+    assert np.abs(actions).max() <= 1.0 and actions.std() > 0
+
+
 def test_recorded_qpos_qvel_and_actions_replay_to_recorded_next_states(crl_version: tuple[DatasetStore, dict]) -> None:
     store, manifest = crl_version
     data = store.open(manifest["id"]).load()
