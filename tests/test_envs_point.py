@@ -114,3 +114,4 @@ def test_auto_reset_semantics() -> None:
         obs_seen.append(np.asarray(state.obs))
     assert ids[2].tolist() == [0, 1, 2] and ids[3].tolist() == [3, 4, 5] and ids[7].tolist() == [6, 7, 8]
     assert crl.envs.make is make
+    assert env.maze is env.env.maze and env.family == "point"  # the wrapper delegates the rest to the env

@@ -27,6 +27,12 @@ class AutoReset:
         for attr in ("observation_size", "state_size", "goal_size", "action_size", "goal_indices", "episode_length"):
             setattr(self, attr, getattr(env, attr))
 
+    def __getattr__(self, name: str):
+        """Everything else (maze, family, config, mj_model, reset_to, ...) comes from the wrapped env."""
+        if name == "env":
+            raise AttributeError(name)
+        return getattr(self.env, name)
+
     def reset(self, key: jax.Array) -> State:
         """Batched reset; episode ids 0..num_envs-1."""
         state = jax.vmap(self.env.reset)(jax.random.split(key, self.num_envs))
