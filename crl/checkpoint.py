@@ -7,6 +7,7 @@ number of epochs done. `load_checkpoint(path)` rebuilds the trainer from the sto
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,15 +35,23 @@ def manager(run_dir: str | Path, max_to_keep: int = 3) -> ocp.CheckpointManager:
     )
 
 
-def _leaves(tree: Any) -> dict[str, Any]:
-    """Non-empty leaves by flat index (orbax refuses zero-size arrays, and mjx.Data has some, e.g. `act`)."""
-    return {f"leaf_{i:05d}": x for i, x in enumerate(jax.tree.leaves(tree)) if x.size > 0}
+def pack_state(tree: Any) -> dict[str, Any]:
+    """The stored layout of a state pytree: non-empty leaves by flat index (`leaf_00000`, ...). Orbax refuses
+    zero-size arrays, and mjx.Data has some (e.g. `act`). Works on arrays and on abstract ShapeDtypeStructs."""
+    return {f"leaf_{i:05d}": x for i, x in enumerate(jax.tree.leaves(tree)) if math.prod(x.shape) > 0}
+
+
+def unpack_state(stored: dict[str, Any], abstract: Any) -> Any:
+    """Inverse of `pack_state`, shaped like `abstract` (zero-size leaves rebuilt as zeros)."""
+    leaves, treedef = jax.tree.flatten(abstract)
+    return jax.tree.unflatten(treedef, [stored.get(f"leaf_{i:05d}", jnp.zeros(x.shape, x.dtype))
+                                        for i, x in enumerate(leaves)])
 
 
 def save(mngr: ocp.CheckpointManager, step: int, state: TrainState, config: TrainConfig) -> None:
     """Save state + config at `step` and wait until it is committed (atomic rename by orbax)."""
     mngr.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(_leaves(state)), config=ocp.args.JsonSave(config.to_dict())))
+        state=ocp.args.StandardSave(pack_state(state)), config=ocp.args.JsonSave(config.to_dict())))
     mngr.wait_until_finished()
 
 
@@ -57,11 +66,8 @@ def restore(mngr: ocp.CheckpointManager, trainer: Trainer, step: int | None = No
     """The TrainState of a checkpoint (latest by default), shaped by `trainer`'s config."""
     step = _step(mngr, step)
     abstract = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
-    leaves, treedef = jax.tree.flatten(abstract)
-    out = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(_leaves(abstract))))
-    stored = out["state"]
-    filled = [stored.get(f"leaf_{i:05d}", jnp.zeros(x.shape, x.dtype)) for i, x in enumerate(leaves)]
-    return jax.tree.unflatten(treedef, filled)
+    out = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(pack_state(abstract))))
+    return unpack_state(out["state"], abstract)
 
 
 def load_checkpoint(path: str | Path, step: int | None = None, env: Any | None = None) -> tuple[TrainConfig, Any]:

@@ -14,7 +14,6 @@ continues from it; since everything is deterministic given the seed, nothing is 
 from __future__ import annotations
 
 import json
-import math
 import queue
 import threading
 import time
@@ -23,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from crl.errors import ConfigError, CrlError, DatasetError
@@ -224,7 +222,7 @@ def collect_worker(config: CollectConfig, staging: Any, index: int, env_steps: i
     """
     import orbax.checkpoint as ocp
 
-    from crl.checkpoint import manager
+    from crl.checkpoint import manager, pack_state, unpack_state
     from crl.envs import make
 
     config = config.validate()
@@ -243,8 +241,8 @@ def collect_worker(config: CollectConfig, staging: Any, index: int, env_steps: i
         step = mngr.latest_step()
         meta = mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
         restored = mngr.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(_savable_abstract(abstract)), pending=ocp.args.StandardRestore()))
-        state = _from_savable(restored["state"], abstract)
+            state=ocp.args.StandardRestore(pack_state(abstract)), pending=ocp.args.StandardRestore()))
+        state = unpack_state(restored["state"], abstract)
         assembler.load_state_dict({k: np.asarray(v)[1:] for k, v in restored["pending"].items()})
         start, next_index = int(meta["epoch"]), int(meta["next_episode_index"])
         discard_worker_shards(staging, worker, int(meta["next_seq"]))
@@ -267,7 +265,7 @@ def collect_worker(config: CollectConfig, staging: Any, index: int, env_steps: i
         # orbax refuses zero-size arrays: every array gets one leading pad row, dropped on restore
         pending = {k: np.concatenate([np.zeros((1,) + v.shape[1:], v.dtype), v])
                    for k, v in assembler.state_dict().items()}
-        items = {"state": ocp.args.StandardSave(_savable(state)), "pending": ocp.args.StandardSave(pending),
+        items = {"state": ocp.args.StandardSave(pack_state(state)), "pending": ocp.args.StandardSave(pending),
                  "meta": ocp.args.JsonSave(meta)}
         if source.trains:
             items["config"] = ocp.args.JsonSave(source.config_dict())
@@ -300,22 +298,6 @@ def collect_worker(config: CollectConfig, staging: Any, index: int, env_steps: i
     return {"worker": worker, "env_steps": epochs * per_epoch, "episodes": sink.next_index,
             "dropped_partial_transitions": assembler.pending_transitions(), "shards": writer.next_seq,
             "checkpoint": str(ckpt_dir), "eval": last_eval, "source": source.config_dict()}
-
-
-def _savable(tree: Any) -> dict[str, Any]:
-    """The crl checkpoint layout of a state pytree: non-empty leaves by flat index (`leaf_00000`, ...); orbax
-    refuses zero-size arrays and mjx.Data has some (e.g. `act`). Same layout as `crl.checkpoint`."""
-    return {f"leaf_{i:05d}": x for i, x in enumerate(jax.tree.leaves(tree)) if x.size > 0}
-
-
-def _savable_abstract(abstract: Any) -> dict[str, Any]:
-    return {f"leaf_{i:05d}": s for i, s in enumerate(jax.tree.leaves(abstract)) if math.prod(s.shape) > 0}
-
-
-def _from_savable(stored: dict[str, Any], abstract: Any) -> Any:
-    leaves, treedef = jax.tree.flatten(abstract)
-    return jax.tree.unflatten(treedef, [stored.get(f"leaf_{i:05d}", jnp.zeros(s.shape, s.dtype))
-                                        for i, s in enumerate(leaves)])
 
 
 def _write_progress(path: Path, record: dict[str, Any]) -> None:
