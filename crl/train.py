@@ -185,7 +185,7 @@ def run(
         start = int(ts.epoch)
         kept = [r for r in read_jsonl(metrics_path) if r["epoch"] <= start]
         metrics_path.write_text("".join(json.dumps(r) + "\n" for r in kept))
-    elif mngr.latest_step() is not None or metrics_path.exists():
+    elif mngr.latest_step() is not None or (metrics_path.exists() and not resume):
         raise ConfigError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     else:
         ts, start = trainer.init(jax.random.PRNGKey(config.seed)), 0
