@@ -43,6 +43,8 @@ def main() -> None:
     parser.add_argument("--layout", default="u4")
     parser.add_argument("--dense-contacts", action="store_true")
     parser.add_argument("--iterations", type=int, default=1, help="Newton solver iterations")
+    parser.add_argument("--python-loop", action="store_true",
+                        help="time a Python loop over a jitted batched step instead of one jitted lax.scan")
     args = parser.parse_args()
     base = make(f"humanoid_{args.layout}_maze", solver_iterations=args.iterations)
     env = DenseContactHumanoid(base.config, base.spec.name) if args.dense_contacts else base
@@ -64,8 +66,23 @@ def main() -> None:
         state, _ = jax.lax.scan(body, state, jax.random.split(key, args.steps))
         return state.obs
 
-    t0 = time.perf_counter()
-    compiled = run.lower(jax.random.PRNGKey(0)).compile()
+    if args.python_loop:
+        step = jax.jit(jax.vmap(env.step))
+        state0 = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(0), args.batch))
+        actions = jnp.zeros((args.batch, env.action_size))
+
+        def run(key: jax.Array) -> jax.Array:  # noqa: F811 - same contract as the scan version
+            state = state0
+            for _ in range(args.steps):
+                state = step(state, actions)
+            return state.obs
+
+        t0 = time.perf_counter()
+        run(jax.random.PRNGKey(0)).block_until_ready()
+        compiled = run
+    else:
+        t0 = time.perf_counter()
+        compiled = run.lower(jax.random.PRNGKey(0)).compile()
     compile_s = time.perf_counter() - t0
     compiled(jax.random.PRNGKey(0)).block_until_ready()  # warm-up run
     run_s, cpu_s = float("inf"), 0.0
@@ -75,7 +92,9 @@ def main() -> None:
         if time.perf_counter() - t0 < run_s:
             run_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
     affinity = len(os.sched_getaffinity(0))
-    print(f"batch={args.batch} dense_contacts={args.dense_contacts} iterations={args.iterations} cpus={affinity} "
+    loop = "python" if args.python_loop else "scan"
+    print(f"batch={args.batch} loop={loop} dense_contacts={args.dense_contacts} iterations={args.iterations} "
+          f"cpus={affinity} "
           f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r} pairs={n_pairs} compile_s={compile_s:.1f} "
           f"steps_per_s={args.batch * args.steps / run_s:,.0f} cpu_per_wall={cpu_s / run_s:.2f} "
           f"nan={bool(jnp.isnan(out).any())}", flush=True)
