@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gymnasium
 import numpy as np
+import pytest
 from gymnasium.utils.env_checker import check_env
 
 import crl.envs
@@ -34,3 +35,13 @@ def test_check_env_and_episode() -> None:
     assert {"success", "dist"} <= set(info)
     reward = env.unwrapped.compute_reward(obs["desired_goal"], obs["desired_goal"], info)
     assert reward == 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("gid", ["crl/AntU4Maze-v0", "crl/HumanoidU4Maze-v0"])
+def test_check_env_ant_humanoid(gid: str) -> None:
+    env = gymnasium.make(gid)
+    check_env(env.unwrapped, skip_render_check=True)
+    obs, _ = env.reset(seed=0)
+    goal_size = 3 if "Humanoid" in gid else 2
+    assert obs["desired_goal"].shape == (goal_size,) and env.observation_space.contains(obs)
