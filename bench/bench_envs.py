@@ -20,6 +20,7 @@ import mujoco
 import numpy as np
 
 from crl.envs import make
+from crl.envs.wrappers import AutoReset
 
 DEFAULT_BATCHES = {"point": (1, 64, 256, 1024), "ant": (1, 64, 256), "humanoid": (1, 64, 256)}
 
@@ -46,17 +47,23 @@ def c_mujoco_steps_per_s(env, seconds: float = 2.0) -> float:
     return n / (time.perf_counter() - start)
 
 
-def mjx_steps_per_s(env, batch: int, steps: int, repeat: int) -> tuple[float, float]:
-    """(env steps/s, compile seconds) of `steps` vmapped steps in one jitted scan."""
+def mjx_steps_per_s(env, batch: int, steps: int, repeat: int, autoreset: bool = False) -> tuple[float, float]:
+    """(env steps/s, compile seconds) of `steps` vmapped steps (or AutoReset steps) in one jitted scan."""
+    if autoreset:
+        wrapped = AutoReset(env, batch)
+        reset, step = wrapped.reset, wrapped.step
+    else:
+        reset = lambda k: jax.vmap(env.reset)(jax.random.split(k, batch))  # noqa: E731
+        step = jax.vmap(env.step)
 
     @jax.jit
     def run(key: jax.Array) -> jax.Array:
         k_reset, k_act = jax.random.split(key)
-        state = jax.vmap(env.reset)(jax.random.split(k_reset, batch))
+        state = reset(k_reset)
 
         def body(s, k):
             a = jax.random.uniform(k, (batch, env.action_size), minval=-1.0, maxval=1.0)
-            return jax.vmap(env.step)(s, a), None
+            return step(s, a), None
 
         state, _ = jax.lax.scan(body, state, jax.random.split(k_act, steps))
         return state.obs
@@ -79,6 +86,8 @@ def main() -> None:
     parser.add_argument("--layout", default="u4")
     parser.add_argument("--steps", type=int, default=100, help="env steps per timed run (humanoid: 20)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--autoreset", action="store_true", help="time the AutoReset wrapper's step instead")
+    parser.add_argument("--episode-length", type=int, default=1000)
     parser.add_argument("--pin-one-core", action="store_true",
                         help="os.sched_setaffinity to one core before JAX starts (same effect as taskset -c 0)")
     args = parser.parse_args()
@@ -88,11 +97,11 @@ def main() -> None:
           f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
     print(f"{'env':<22}{'batch':>6}{'mjx steps/s':>14}{'C steps/s':>12}{'ratio':>8}{'compile s':>11}")
     for family in args.family or ["point", "ant", "humanoid"]:
-        env = make(f"{family}_{args.layout}_maze")
+        env = make(f"{family}_{args.layout}_maze", episode_length=args.episode_length)
         base = c_mujoco_steps_per_s(env)
         steps = args.steps if family != "humanoid" or args.steps != 100 else 20
         for batch in args.batch or DEFAULT_BATCHES[family]:
-            rate, comp = mjx_steps_per_s(env, batch, steps, args.repeat)
+            rate, comp = mjx_steps_per_s(env, batch, steps, args.repeat, args.autoreset)
             print(f"{env.spec.name:<22}{batch:>6}{rate:>14,.0f}{base:>12,.0f}{rate / base:>8.2f}{comp:>11.1f}",
                   flush=True)
 
