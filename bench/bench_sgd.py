@@ -155,25 +155,32 @@ def main() -> None:
     ap.add_argument("--skip-plain", action="store_true", help="only time crl's update")
     args = ap.parse_args()
     peak = matmul_flops_per_s()
-    print(f"device: {jax.devices()[0].device_kind}; matmul 2048^3: {peak / 1e9:.1f} GFLOP/s")
-    print(f"{'depth':>5} {'batch':>5} | {'crl ms':>8} {'crl/peak':>8} | {'plain ms':>8} {'plain/peak':>10} | speedup")
+    print(f"device: {jax.devices()[0].device_kind}; matmul 2048^3 at start: {peak / 1e9:.1f} GFLOP/s")
+    rows = []
     for depth in args.depths:
         agent = CRLAgent(AgentConfig(depth=depth), STATE, ACTION, GOAL)
         plain_init, plain_update = make_plain(depth)
         for b in args.batches:
-            batch, work = make_batch(b), work_flops(depth, b)
+            batch = make_batch(b)
             fns = [compile_scan(agent.update, agent.init(jax.random.PRNGKey(0)), batch, args.steps)]
             if not args.skip_plain:
                 fns.append(compile_scan(plain_update, plain_init(jax.random.PRNGKey(0)), batch, args.steps))
             times = [t / args.steps for t in best_interleaved(fns, args.rounds)]
-            peak = max(peak, matmul_flops_per_s(reps=3))  # best matmul seen so far in this run
-            line = f"{depth:>5} {b:>5} | {times[0] * 1e3:>8.1f} {work / times[0] / peak:>8.2f} |"
-            if not args.skip_plain:
-                line += f" {times[1] * 1e3:>8.1f} {work / times[1] / peak:>10.2f} | {times[1] / times[0]:>6.2f}x"
-            print(line, flush=True)
-    print(f"best matmul 2048^3 seen: {peak / 1e9:.1f} GFLOP/s")
-    print("(matmul FLOPs of the recipe / time / matmul peak; speedup = plain time / crl time)")
-
+            peak = max(peak, matmul_flops_per_s(reps=3))  # best matmul seen in this run = the roofline
+            rows.append((depth, b, times))
+            print(f"depth {depth} batch {b}: " + " / ".join(f"{t * 1e3:.1f} ms" for t in times), flush=True)
+    print(f"\nroofline = best XLA matmul 2048^3 seen in this run: {peak / 1e9:.1f} GFLOP/s")
+    print(f"{'depth':>5} {'batch':>5} | {'crl ms':>8} {'GFLOP/s':>8} {'/peak':>6} | {'plain ms':>8} {'GFLOP/s':>8} "
+          f"{'/peak':>6} | speedup")
+    for depth, b, times in rows:
+        work = work_flops(depth, b)
+        line = (f"{depth:>5} {b:>5} | {times[0] * 1e3:>8.1f} {work / times[0] / 1e9:>8.1f}"
+                f" {work / times[0] / peak:>6.2f} |")
+        if len(times) > 1:
+            line += (f" {times[1] * 1e3:>8.1f} {work / times[1] / 1e9:>8.1f} {work / times[1] / peak:>6.2f} |"
+                     f" {times[1] / times[0]:>6.2f}x")
+        print(line)
+    print("(FLOP/s = the recipe's matmul FLOPs / time; speedup = plain time / crl time)")
 
 if __name__ == "__main__":
     main()

@@ -221,7 +221,7 @@ class TrainConfig:
 
 PRESETS: dict[str, TrainConfig] = {
     # CPU default: small, fast-learning; measured on a 2-core CPU (see README ## Training).
-    "cpu": TrainConfig(episode_length=250, sgd_steps=128),
+    "cpu": TrainConfig(episode_length=250, sgd_steps=128, total_env_steps=600_000),
     # scaling-crl / JaxGCRL values (GPU): 512 envs x 62 steps per epoch, batch 512, 1000-step episodes.
     "paper": TrainConfig(
         num_envs=512, unroll_length=62, batch_size=512, sgd_steps=1000, replay_size=10_000 * 512,
