@@ -8,12 +8,11 @@ and exits 2; click usage errors exit 2 as well; `verify` exits 1 when it finds m
 from __future__ import annotations
 
 import importlib
-import sys
 
 import click
 
+from crl.cli_common import run_group
 from crl.datasets.store import DatasetStore
-from crl.errors import CrlError
 
 #: Modules whose `COMMANDS` (a list of click commands/groups) are added to the group, in this order.
 COMMAND_MODULES = ["crl.pipelines.cmd_datasets", "crl.pipelines.cmd_interop", "crl.pipelines.cmd_collect"]
@@ -50,22 +49,7 @@ def _register() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the group, turning CrlError into a one-line message and exit status 2."""
     _register()
-    try:
-        rv = cli.main(args=argv, prog_name="crl-data", standalone_mode=False)
-    except CrlError as e:
-        click.echo(f"crl-data: error: {' '.join(str(e).split())}", err=True)
-        sys.exit(2)
-    except click.exceptions.Abort:
-        click.echo("crl-data: aborted", err=True)
-        sys.exit(1)
-    except click.UsageError as e:  # one line too, with where to look
-        where = f" (see `{e.ctx.command_path} --help`)" if e.ctx is not None else ""
-        click.echo(f"crl-data: error: {' '.join(e.format_message().split())}{where}", err=True)
-        sys.exit(2)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
-    sys.exit(rv if isinstance(rv, int) else 0)
+    run_group(cli, "crl-data", argv)
 
 
 if __name__ == "__main__":
