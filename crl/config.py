@@ -42,7 +42,7 @@ class AgentConfig:
     """variance_scaling(scale, fan_in, uniform) kernel initialiser scale."""
     scan_blocks: bool | None = None
     """Scan over residual blocks (stacked params, compile time independent of depth) instead of unrolling
-    (faster steps on CPU); None = scan from depth 128 on."""
+    (faster steps on CPU); None = scan from depth 512 on."""
     actor_lr: float = 3e-4
     """Adam learning rate of the actor."""
     critic_lr: float = 3e-4

@@ -4,7 +4,7 @@ Encoder: input Dense -> LayerNorm -> Swish, then depth/4 residual blocks of 4 x 
 the block input added after the 4th activation, then a linear head. `depth` counts the Dense layers inside blocks.
 Blocks are either unrolled (one parameter set per block: fastest on CPU, where slicing stacked parameters and
 accumulating their gradients costs ~2x in the backward pass) or applied with `nn.scan` (parameters stacked along a
-leading block axis) so compile time does not grow with depth. `scan_blocks=None` picks scan from depth 128 on.
+leading block axis) so compile time does not grow with depth. `scan_blocks=None` picks scan from depth 512 on.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def kernel_init(scale: float) -> nn.initializers.Initializer:
     return nn.initializers.variance_scaling(scale, "fan_in", "uniform")
 
 
-SCAN_FROM_DEPTH = 128
+SCAN_FROM_DEPTH = 512
 
 
 def use_scan(depth: int, scan_blocks: bool | None) -> bool:

@@ -19,7 +19,7 @@ def first_layer_grad(depth: int, width: int, **kw) -> jax.Array:
     return g["params"]["input"]["Dense_0"]["kernel"]
 
 
-@pytest.mark.parametrize(("depth", "width", "scan"), [(64, 256, None), (256, 16, None)])
+@pytest.mark.parametrize(("depth", "width", "scan"), [(64, 256, None), (256, 16, True)])
 def test_deep_encoder_first_layer_gradient_is_finite_and_nonzero(depth: int, width: int, scan: bool | None) -> None:
     g = first_layer_grad(depth, width, scan_blocks=scan)
     assert bool(jnp.all(jnp.isfinite(g)))
