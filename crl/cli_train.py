@@ -6,12 +6,11 @@ Options map onto a preset's TrainConfig (only the options given override it); th
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
 
-from crl.errors import CrlError
+from crl.cli_common import run_group
 
 # option name -> TrainConfig / AgentConfig field
 _FIELDS = {
@@ -80,19 +79,8 @@ def online(env_name: str | None, preset: str, out: str, resume: bool, lr: float 
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: CrlError -> one line on stderr, exit 2."""
-    try:
-        rv = cli.main(args=argv, prog_name="crl-train", standalone_mode=False)
-    except CrlError as e:
-        click.echo(f"crl-train: error: {' '.join(str(e).split())}", err=True)
-        sys.exit(2)
-    except click.exceptions.Abort:
-        click.echo("crl-train: aborted", err=True)
-        sys.exit(1)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
-    sys.exit(rv if isinstance(rv, int) else 0)
+    """Console entry point: CrlError or a usage error -> one line on stderr, exit 2."""
+    run_group(cli, "crl-train", argv)
 
 
 if __name__ == "__main__":
