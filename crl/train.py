@@ -58,6 +58,9 @@ class Trainer:
         self.train_env = AutoReset(self.env, config.num_envs)
         self.agent = CRLAgent(config.agent, self.env.state_size, self.env.action_size, self.env.goal_size)
         self.epoch = jax.jit(self._epoch)
+        # jitted: run eagerly, init steps MJX op by op (slow), and its outputs' types differ from the epoch's
+        # outputs, which compiles the epoch twice
+        self.init = jax.jit(self.init)
         self.evaluate = jax.jit(self._evaluate)
         self.policy = jax.jit(self.agent.policy, static_argnames="deterministic")
 

@@ -48,9 +48,7 @@ class CrlSource:
         self.config = self.trainer.config
         self.num_envs = self.config.num_envs
         self.unroll_length = self.config.unroll_length
-        # jitted: an eager init runs MJX op by op (slow) and its outputs' types differ from the epoch's, which
-        # would compile the epoch twice
-        self.init = jax.jit(self.trainer.init)
+        self.init = self.trainer.init  # jitted by the Trainer
 
     def step(self, state: Any) -> tuple[Any, dict[str, jax.Array], Transition]:
         return self.trainer.epoch(state)
