@@ -183,6 +183,25 @@ def test_two_dask_workers_write_one_version(data_root: Path) -> None:
     assert verify(DatasetStore(data_root), manifest["id"]).ok
 
 
+def test_a_failing_dask_worker_is_retried_then_left_out_whole(data_root: Path) -> None:
+    from crl.pipelines.collect import checkpoint_root, provenance
+
+    config = CollectConfig(env="point_u4_maze", dataset="test/dask-fail", policy="random", env_steps=1600,
+                           num_envs=4, unroll_length=20, episode_length=40, workers=2, shard_rows=100)
+    store = DatasetStore(data_root)
+    env = make(config.env, **config.env_overrides())
+    staging = store.begin(config.dataset, env.spec.to_dict(), provenance(config, env))
+    blocker = checkpoint_root(staging, "w1")  # a real fault: w1's checkpoint folder path is taken by a file
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("not a folder")
+    manifest = run_collection(config, store, resume=True, show_progress=False)
+    failed = manifest["provenance"]["failed_workers"]
+    assert [f["worker"] for f in failed] == ["w1"]
+    assert {s["path"].split("/")[1].split("-")[0] for s in manifest["shards"]} == {"w0"}
+    assert manifest["totals"]["transitions"] == 800
+    assert verify(store, manifest["id"]).ok
+
+
 def test_cli_user_errors_exit_2_and_leave_nothing(data_root: Path, capsys: pytest.CaptureFixture) -> None:
     for args in (["collect", "--policy", "telepathy", "--dataset", "t/x"],
                  ["collect", "--env", "point_nowhere_maze", "--dataset", "t/x"],
