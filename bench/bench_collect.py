@@ -26,12 +26,12 @@ from crl.pipelines.collect import CollectConfig, _Sink, build_source
 from crl.pipelines.episodes import EpisodeAssembler
 
 
-def run_arm(source, state, epochs: int, staging=None) -> tuple[float, object]:
+def run_arm(source, env, state, epochs: int, staging=None) -> tuple[float, object]:
     """Env steps/s over `epochs` epochs, with (staging given) or without recording."""
     sink = writer = None
     if staging is not None:
         writer = staging.writer(f"b{time.monotonic_ns() % 10**9}", shard_rows=100_000)
-        asm = EpisodeAssembler(source.num_envs, source.env_state_size, source.goal_indices)
+        asm = EpisodeAssembler(source.num_envs, env.state_size, env.goal_indices)
         sink = _Sink(asm, writer, 1, 0, 0)
     t0 = time.perf_counter()
     for _ in range(epochs):
@@ -70,16 +70,15 @@ def main() -> None:
                                     train_overrides={"sgd_steps": args.sgd_steps, "batch_size": args.batch_size,
                                                      "min_replay_size": args.batch_size})
                 source = build_source(cfg, env, 0, 10**9)
-                source.env_state_size, source.goal_indices = env.state_size, env.goal_indices
                 state = source.init(jax.random.PRNGKey(0))
                 state, _, _ = source.step(state)  # compile
                 jax.block_until_ready(state)
                 staging = store.begin(f"bench/{env_name.replace('_', '-')}-d{depth}", env.spec)
                 off, on = [], []
                 for _ in range(args.repeats):
-                    r, state = run_arm(source, state, args.epochs)
+                    r, state = run_arm(source, env, state, args.epochs)
                     off.append(r)
-                    r, state = run_arm(source, state, args.epochs, staging)
+                    r, state = run_arm(source, env, state, args.epochs, staging)
                     on.append(r)
                 staging.abort()
                 m_off, m_on = statistics.median(off), statistics.median(on)

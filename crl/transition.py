@@ -8,7 +8,6 @@ started a new episode in that slot (`done == 1`).
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 from flax import struct
 
 from crl.envs.base import State
@@ -62,7 +61,3 @@ def make_transition(before: State, action: jax.Array, after: State) -> Transitio
         step=before.step,
     )
 
-
-def stack_dtype_summary(t: Transition) -> dict[str, tuple[tuple[int, ...], str]]:
-    """Shapes and dtypes of each field (for logs and error messages)."""
-    return {k: (tuple(v.shape), str(jnp.asarray(v).dtype)) for k, v in t.__dict__.items()}
