@@ -9,6 +9,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from crl.envs.config import START_CELLS
 from crl.errors import ConfigError
 from crl.losses import ENERGIES
 from crl.networks import ACTIVATIONS, check_depth
@@ -86,6 +87,10 @@ class TrainConfig:
     """Override of the env's episode length (None = env default)."""
     env_overrides: dict[str, Any] = field(default_factory=dict)
     """Further keyword overrides passed to `crl.envs.make`."""
+    train_start_cells: str | None = None
+    """Start cells of the TRAINING envs only ('start' | 'free'; None = the env's own). 'free' = exploring starts:
+    training episodes begin anywhere in the maze, so the replay covers every corridor from the first epoch;
+    evaluation always starts where the env's task starts."""
     num_envs: int = 64
     """Parallel training environments."""
     unroll_length: int = 50
@@ -171,6 +176,8 @@ class TrainConfig:
                      "num_eval_envs", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 1")
+        if self.train_start_cells not in (None, *START_CELLS):
+            raise ConfigError(f"train_start_cells={self.train_start_cells!r} unknown; use one of {START_CELLS}")
         if not 0.0 < self.discount < 1.0:
             raise ConfigError(f"discount={self.discount} must be in (0, 1), e.g. 0.99")
         if self.unroll_length < 2:
@@ -221,7 +228,7 @@ class TrainConfig:
 
 PRESETS: dict[str, TrainConfig] = {
     # CPU default: small, fast-learning; measured on a 2-core CPU (see README ## Training).
-    "cpu": TrainConfig(episode_length=250, sgd_steps=128, total_env_steps=600_000),
+    "cpu": TrainConfig(episode_length=250, sgd_steps=128, total_env_steps=600_000, train_start_cells="free"),
     # scaling-crl / JaxGCRL values (GPU): 512 envs x 62 steps per epoch, batch 512, 1000-step episodes.
     "paper": TrainConfig(
         num_envs=512, unroll_length=62, batch_size=512, sgd_steps=1000, replay_size=10_000 * 512,

@@ -55,7 +55,10 @@ class Trainer:
 
         self.env = env if env is not None else make(config.env, **config.env_kwargs())
         self.config = config.validate(self.env.episode_length)
-        self.train_env = AutoReset(self.env, config.num_envs)
+        starts = config.train_start_cells
+        train_env = self.env if starts in (None, self.env.config.start_cells) else self.env.with_config(
+            start_cells=starts)
+        self.train_env = AutoReset(train_env, config.num_envs)
         self.agent = CRLAgent(config.agent, self.env.state_size, self.env.action_size, self.env.goal_size)
         self.epoch = jax.jit(self._epoch)
         # jitted: run eagerly, init steps MJX op by op (slow), and its outputs' types differ from the epoch's
@@ -131,10 +134,13 @@ class Trainer:
         return ts, metrics, tr
 
     def _evaluate(self, ts: TrainState, key: jax.Array) -> dict[str, jax.Array]:
-        """One episode per eval env with the deterministic policy; success = reached the goal at any step."""
+        """One episode per eval env with the deterministic policy; success = reached the goal at any step.
+
+        Goals cycle through the layout's goal cells (env i gets goal cell i mod their number), so every goal cell
+        is weighted equally and the estimate does not carry the noise of random goal draws."""
         env, n = self.env, self.config.num_eval_envs
         k_reset, k_run = jax.random.split(key)
-        state = jax.vmap(env.reset)(jax.random.split(k_reset, n))
+        state = jax.vmap(env.reset_to_goal_cell)(jax.random.split(k_reset, n), jnp.arange(n))
 
         def step(carry, k):
             s, alive, last_dist = carry

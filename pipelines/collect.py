@@ -111,7 +111,9 @@ def build_source(config: CollectConfig, env: Any, seed: int, env_steps: int) -> 
     overrides: dict[str, Any] = dict(config.train_overrides)
     overrides.update(env=env.spec.name, num_envs=num_envs, unroll_length=unroll, total_env_steps=env_steps,
                      seed=seed, depth=config.collector_depth, checkpoint_every=config.checkpoint_every,
-                     eval_every=max(config.eval_every, 1))
+                     eval_every=max(config.eval_every, 1),
+                     # the dataset records the training envs: they start where its env spec says, not anywhere
+                     train_start_cells=None)
     if config.width is not None:
         overrides["width"] = config.width
     train_config = base.replace(**overrides)

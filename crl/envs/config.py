@@ -8,6 +8,9 @@ from typing import Any
 
 from crl.errors import ConfigError
 
+START_CELLS = ("start", "free")
+"""Valid values of MazeEnvConfig.start_cells."""
+
 
 @dataclass(frozen=True)
 class MazeEnvConfig:
@@ -21,6 +24,9 @@ class MazeEnvConfig:
     """Steps before the episode is truncated."""
     success_threshold: float = 0.5
     """Success when the achieved goal is within this Euclidean distance of the goal."""
+    start_cells: str = "start"
+    """Where episodes start: 'start' = the layout's S cells (the benchmark task); 'free' = any free cell, uniformly
+    (exploring starts: training data that covers the whole maze; evaluation keeps 'start')."""
     start_jitter: float = 0.1
     """Start position = start-cell centre + uniform(-start_jitter, start_jitter) per axis (world units)."""
     goal_jitter: float = 0.0
@@ -67,6 +73,8 @@ class MazeEnvConfig:
             raise ConfigError("substeps, solver_iterations and ls_iterations must be >= 1")
         if self.success_threshold <= 0:
             raise ConfigError(f"success_threshold must be positive, got {self.success_threshold}")
+        if self.start_cells not in START_CELLS:
+            raise ConfigError(f"start_cells={self.start_cells!r} unknown; use one of {', '.join(START_CELLS)}")
         jitters = (self.start_jitter, self.goal_jitter)
         if min(jitters) < 0 or max(jitters) >= self.cell_size / 2:
             raise ConfigError("start_jitter and goal_jitter must lie in [0, cell_size / 2)")

@@ -7,7 +7,7 @@ Everything lives in `State`; `reset` and `step` are pure and jit/vmap-able.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -39,7 +39,8 @@ class MazeEnv:
         opt.disableflags = opt.disableflags | mujoco.mjtDisableBit.mjDSBL_EULERDAMP
         self.mjx_model = mjx.put_model(self.mj_model)
         self._data0 = mjx.make_data(self.mjx_model)
-        self._starts = jnp.asarray(np.array([self.maze.cell_to_xy(c) for c in self.maze.start_cells()]), jnp.float32)
+        start_cells = self.maze.start_cells() if config.start_cells == "start" else self.maze.free_cells()
+        self._starts = jnp.asarray(np.array([self.maze.cell_to_xy(c) for c in start_cells]), jnp.float32)
         self._goals = jnp.asarray(np.array([self.maze.cell_to_xy(c) for c in self.maze.goal_cells()]), jnp.float32)
         ctrl_range = np.asarray(self.mj_model.actuator_ctrlrange, dtype=np.float32)
         self._ctrl_lo, self._ctrl_hi = jnp.asarray(ctrl_range[:, 0]), jnp.asarray(ctrl_range[:, 1])
@@ -98,6 +99,24 @@ class MazeEnv:
         return self._goal_from_xy(self._sample_xy(key, self._goals, self.config.goal_jitter))
 
     # ------------------------------------------------------------ API
+    def with_config(self, **overrides: Any) -> MazeEnv:
+        """The same env with some config fields changed (e.g. start_cells='free' for a training copy)."""
+        return type(self)(self.config.replace(**overrides), self.spec.name, self.spec.gym_id)
+
+    def reset_to_goal_cell(self, key: jax.Array, index: jax.Array) -> State:
+        """A new episode (start as in `reset`) whose goal is goal cell `index` modulo their number, jittered as in
+        `sample_goal`. Evaluations cycle `index` so every goal cell gets the same number of episodes."""
+        k_start, k_goal, k_init, k_rng = jax.random.split(key, 4)
+        start = self._sample_xy(k_start, self._starts, self.config.start_jitter)
+        centre = self._goals[jnp.mod(index, self._goals.shape[0])][None]
+        goal = self._goal_from_xy(self._sample_xy(k_goal, centre, self.config.goal_jitter))
+        return self.reset_to(k_init, start, goal, k_rng)
+
+    @property
+    def num_goal_cells(self) -> int:
+        """How many goal cells the layout has."""
+        return int(self._goals.shape[0])
+
     def reset(self, key: jax.Array) -> State:
         """A new episode: start from a start cell, goal from a goal cell (both jittered)."""
         k_start, k_goal, k_init, k_rng = jax.random.split(key, 4)
