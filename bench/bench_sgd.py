@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from crl.agent import CRLAgent
+from crl.agent import CRLAgent, cpu_compiler_options
 from crl.buffer import Batch
 from crl.config import AgentConfig
 from crl.networks import kernel_init, sample_tanh_gaussian
@@ -122,14 +122,14 @@ def make_batch(batch: int) -> Batch:
                  jax.random.normal(k3, (batch, GOAL)))
 
 
-def compile_scan(update, carry, batch: Batch, steps: int):
+def compile_scan(update, carry, batch: Batch, steps: int, compiler_options: dict[str, str] | None = None):
     """A zero-arg callable running `steps` updates inside one jitted lax.scan (compiled here, as in training).
 
     The state is donated and threaded from call to call, as a training loop carries it: without donation every call
     first copies the whole state (params + both Adam moments, ~150 MB at depth 64) into the loop's buffers, a cost
     a training run pays once per epoch, not once per `steps` updates. `carry` is consumed."""
     run = jax.jit(lambda c, k: jax.lax.scan(lambda c, k: update(c, batch, k), c, jax.random.split(k, steps)),
-                  donate_argnums=0)
+                  donate_argnums=0, compiler_options=compiler_options)
     state = [jax.block_until_ready(run(carry, jax.random.PRNGKey(0))[0])]
 
     def call() -> None:
@@ -156,6 +156,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=3, help="alternating timing rounds (best of)")
     ap.add_argument("--skip-plain", action="store_true", help="only time crl's update")
+    ap.add_argument("--with-options", action="store_true",
+                    help="also time crl's update compiled with crl.agent.CPU_COMPILER_OPTIONS (column crl+opt)")
     args = ap.parse_args()
     peak = matmul_flops_per_s()
     print(f"device: {jax.devices()[0].device_kind}; matmul 2048^3 at start: {peak / 1e9:.1f} GFLOP/s")
@@ -166,24 +168,28 @@ def main() -> None:
         for b in args.batches:
             batch = make_batch(b)
             fns = [compile_scan(agent.update, agent.init(jax.random.PRNGKey(0)), batch, args.steps)]
+            if args.with_options:
+                fns.append(compile_scan(agent.update, agent.init(jax.random.PRNGKey(0)), batch, args.steps,
+                                        cpu_compiler_options()))
             if not args.skip_plain:
                 fns.append(compile_scan(plain_update, plain_init(jax.random.PRNGKey(0)), batch, args.steps))
             times = [t / args.steps for t in best_interleaved(fns, args.rounds)]
             peak = max(peak, matmul_flops_per_s(reps=3))  # best matmul seen in this run = the roofline
             rows.append((depth, b, times))
             print(f"depth {depth} batch {b}: " + " / ".join(f"{t * 1e3:.1f} ms" for t in times), flush=True)
+    names = ["crl"] + ["crl+opt"] * args.with_options + ["plain"] * (not args.skip_plain)
     print(f"\nroofline = best XLA matmul 2048^3 seen in this run: {peak / 1e9:.1f} GFLOP/s")
-    print(f"{'depth':>5} {'batch':>5} | {'crl ms':>8} {'GFLOP/s':>8} {'/peak':>6} | {'plain ms':>8} {'GFLOP/s':>8} "
-          f"{'/peak':>6} | speedup")
+    print(f"{'depth':>5} {'batch':>5} | " + " | ".join(f"{n + ' ms':>11} {'GFLOP/s':>8} {'/peak':>6}" for n in names)
+          + (" | speedup" if "plain" in names else ""))
     for depth, b, times in rows:
         work = work_flops(depth, b)
-        line = (f"{depth:>5} {b:>5} | {times[0] * 1e3:>8.1f} {work / times[0] / 1e9:>8.1f}"
-                f" {work / times[0] / peak:>6.2f} |")
-        if len(times) > 1:
-            line += (f" {times[1] * 1e3:>8.1f} {work / times[1] / 1e9:>8.1f} {work / times[1] / peak:>6.2f} |"
-                     f" {times[1] / times[0]:>6.2f}x")
+        line = f"{depth:>5} {b:>5} | " + " | ".join(
+            f"{t * 1e3:>11.1f} {work / t / 1e9:>8.1f} {work / t / peak:>6.2f}" for t in times)
+        if "plain" in names:
+            line += " | " + " ".join(f"{times[-1] / t:.2f}x" for t in times[:-1])
         print(line)
-    print("(FLOP/s = the recipe's matmul FLOPs / time; speedup = plain time / crl time)")
+    print("(FLOP/s = the recipe's matmul FLOPs / time; speedup = plain time / crl time [, / crl+opt time])")
+
 
 if __name__ == "__main__":
     main()

@@ -115,3 +115,19 @@ def test_dense_norm_act_vjp_equals_autodiff_with_leading_axes() -> None:
         f = lambda *a, act=act: jnp.sum(jnp.cos(dense_norm_act(*a, act)))
         f_ref = lambda *a, act=act: jnp.sum(jnp.cos(dense_norm_act_reference(*a, act)))
         assert _max_rel(jax.grad(f_ref, argnums=range(5))(x, *args), jax.grad(f, argnums=range(5))(x, *args)) < 1e-5
+
+
+def test_cpu_compiler_options_compile_and_give_the_same_update() -> None:
+    from crl.agent import CRLAgent, cpu_compiler_options
+    from crl.buffer import Batch
+
+    agent = CRLAgent(AgentConfig(depth=4, width=32, repr_dim=8), 4, 2, 2)
+    ks = jax.random.split(jax.random.PRNGKey(0), 4)
+    batch = Batch(jax.random.normal(ks[0], (16, 4)), jnp.tanh(jax.random.normal(ks[1], (16, 2))),
+                  jax.random.normal(ks[2], (16, 2)))
+    state = agent.init(ks[3])
+    opts = cpu_compiler_options()
+    assert opts is not None  # the tests run on the CPU backend
+    ref = jax.jit(agent.update)(state, batch, ks[0])
+    out = jax.jit(agent.update, compiler_options=opts)(state, batch, ks[0])
+    assert _max_rel(ref, out) < 1e-4
