@@ -20,8 +20,32 @@ _FIELDS = {
     "episode_length": "episode_length", "eval_every": "eval_every", "num_eval_envs": "num_eval_envs",
     "checkpoint_every": "checkpoint_every", "seed": "seed", "activation": "activation", "energy": "energy",
     "layer_norm": "layer_norm", "residual": "residual", "symmetric_infonce": "symmetric_infonce",
-    "discount": "discount", "logsumexp_penalty": "logsumexp_penalty",
+    "discount": "discount", "logsumexp_penalty": "logsumexp_penalty", "actor_ema": "actor_ema",
 }
+
+
+def parse_env_options(items: tuple[str, ...]) -> dict[str, Any]:
+    """KEY=VALUE strings -> env overrides (true/false, ints, floats, else text); 'task' alone -> {}."""
+    if items == ("task",):
+        return {}
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE (e.g. start_cells=free) or 'task'",
+                                     param_hint="--train-env")
+        value: Any = text
+        if text.lower() in ("true", "false"):
+            value = text.lower() == "true"
+        else:
+            for cast in (int, float):
+                try:
+                    value = cast(text)
+                    break
+                except ValueError:
+                    pass
+        out[key] = value
+    return out
 
 
 @click.group()
@@ -58,10 +82,15 @@ def cli() -> None:
 @click.option("--symmetric-infonce/--forward-infonce", default=None, help="Add the backward InfoNCE term.")
 @click.option("--discount", type=float, help="Geometric goal-offset discount gamma.")
 @click.option("--logsumexp-penalty", type=float, help="Coefficient of the logsumexp^2 penalty.")
+@click.option("--actor-ema", type=float,
+              help="Per-epoch Polyak coefficient of the evaluated/exported actor (0 = the live actor).")
 @click.option("--lr", type=float, help="Adam learning rate of actor, critic and alpha.")
+@click.option("--train-env", "train_env", multiple=True, metavar="KEY=VALUE|task",
+              help="Env option for the TRAINING envs only (repeatable; replaces the preset's: cpu trains with "
+                   "start_cells=free new_goal_on_success=true). 'task' = train on the evaluation task itself.")
 @click.option("--no-progress", is_flag=True, help="No progress bar (logs still go to metrics.jsonl).")
-def online(env_name: str | None, preset: str, out: str, resume: bool, lr: float | None, no_progress: bool,
-           **options: Any) -> None:
+def online(env_name: str | None, preset: str, out: str, resume: bool, lr: float | None,
+           train_env: tuple[str, ...], no_progress: bool, **options: Any) -> None:
     """Train online in vectorised MJX envs; writes config.json, metrics.jsonl, checkpoints/, learning_curve.png."""
     from crl.config import TrainConfig
     from crl.train import run
@@ -71,6 +100,8 @@ def online(env_name: str | None, preset: str, out: str, resume: bool, lr: float 
         overrides["env"] = env_name
     if lr is not None:
         overrides.update(actor_lr=lr, critic_lr=lr, alpha_lr=lr)
+    if train_env:
+        overrides["train_env_overrides"] = parse_env_options(train_env)
     config = TrainConfig.preset(preset, **overrides)
     last = run(config, None, out, resume=resume, progress=not no_progress)
     summary = ", ".join(f"{k} {last[k]:.3g}" for k in ("eval/success", "eval/time_at_goal", "eval/final_dist")

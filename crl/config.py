@@ -9,7 +9,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from crl.envs.config import START_CELLS
+from crl.envs.config import MazeEnvConfig
 from crl.errors import ConfigError
 from crl.losses import ENERGIES
 from crl.networks import ACTIVATIONS, check_depth
@@ -87,10 +87,10 @@ class TrainConfig:
     """Override of the env's episode length (None = env default)."""
     env_overrides: dict[str, Any] = field(default_factory=dict)
     """Further keyword overrides passed to `crl.envs.make`."""
-    train_start_cells: str | None = None
-    """Start cells of the TRAINING envs only ('start' | 'free'; None = the env's own). 'free' = exploring starts:
-    training episodes begin anywhere in the maze, so the replay covers every corridor from the first epoch;
-    evaluation always starts where the env's task starts."""
+    train_env_overrides: dict[str, Any] = field(default_factory=dict)
+    """MazeEnvConfig overrides for the TRAINING envs only (evaluation runs the env's own task). The cpu preset uses
+    {'start_cells': 'free', 'new_goal_on_success': True}: episodes start anywhere and chain goals, so the replay
+    holds long trajectories across the whole maze from the first epoch (see README, Training)."""
     num_envs: int = 64
     """Parallel training environments."""
     unroll_length: int = 50
@@ -107,6 +107,9 @@ class TrainConfig:
     """Training budget in env steps (all envs together)."""
     discount: float = 0.99
     """gamma of the geometric future-goal offset distribution."""
+    actor_ema: float = 0.0
+    """Per-epoch Polyak coefficient of the actor that evaluates and is exported (ema += actor_ema * (actor - ema)
+    after each training epoch); 0 = the live actor. Smooths the epoch-to-epoch flips of a deterministic policy."""
     eval_every: int = 10
     """Evaluate every this many epochs (and at the end)."""
     num_eval_envs: int = 64
@@ -176,8 +179,11 @@ class TrainConfig:
                      "num_eval_envs", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 1")
-        if self.train_start_cells not in (None, *START_CELLS):
-            raise ConfigError(f"train_start_cells={self.train_start_cells!r} unknown; use one of {START_CELLS}")
+        unknown = set(self.train_env_overrides) - {f.name for f in dataclasses.fields(MazeEnvConfig)}
+        if unknown:
+            raise ConfigError(f"train_env_overrides: unknown env option(s) {sorted(unknown)}")
+        if not 0.0 <= self.actor_ema <= 1.0:
+            raise ConfigError(f"actor_ema={self.actor_ema} must be in [0, 1] (0 = evaluate the live actor)")
         if not 0.0 < self.discount < 1.0:
             raise ConfigError(f"discount={self.discount} must be in (0, 1), e.g. 0.99")
         if self.unroll_length < 2:
@@ -228,7 +234,8 @@ class TrainConfig:
 
 PRESETS: dict[str, TrainConfig] = {
     # CPU default: small, fast-learning; measured on a 2-core CPU (see README ## Training).
-    "cpu": TrainConfig(episode_length=250, sgd_steps=128, total_env_steps=600_000, train_start_cells="free"),
+    "cpu": TrainConfig(episode_length=250, sgd_steps=128, total_env_steps=600_000,
+                    train_env_overrides={"start_cells": "free", "new_goal_on_success": True}),
     # scaling-crl / JaxGCRL values (GPU): 512 envs x 62 steps per epoch, batch 512, 1000-step episodes.
     "paper": TrainConfig(
         num_envs=512, unroll_length=62, batch_size=512, sgd_steps=1000, replay_size=10_000 * 512,

@@ -33,6 +33,8 @@ class TrainState:
     """Everything a run carries from epoch to epoch (a pytree: jits, checkpoints)."""
 
     agent: AgentState
+    actor_ema: Any
+    """Polyak average of the actor's params (per epoch, coefficient TrainConfig.actor_ema); what evaluates."""
     buffer: BufferState
     env_state: State
     key: jax.Array
@@ -55,9 +57,7 @@ class Trainer:
 
         self.env = env if env is not None else make(config.env, **config.env_kwargs())
         self.config = config.validate(self.env.episode_length)
-        starts = config.train_start_cells
-        train_env = self.env if starts in (None, self.env.config.start_cells) else self.env.with_config(
-            start_cells=starts)
+        train_env = self.env.with_config(**config.train_env_overrides) if config.train_env_overrides else self.env
         self.train_env = AutoReset(train_env, config.num_envs)
         self.agent = CRLAgent(config.agent, self.env.state_size, self.env.action_size, self.env.goal_size)
         self.epoch = jax.jit(self._epoch)
@@ -71,8 +71,10 @@ class Trainer:
         """Fresh agent, empty replay, reset training envs."""
         k_agent, k_env, k_run = jax.random.split(key, 3)
         e, c = self.env, self.config
+        agent = self.agent.init(k_agent)
         return TrainState(
-            agent=self.agent.init(k_agent),
+            agent=agent,
+            actor_ema=agent.params.actor,
             buffer=init_buffer(c.replay_rows, c.num_envs, e.state_size, e.action_size, e.goal_size),
             env_state=self.train_env.reset(k_env),
             key=k_run,
@@ -126,12 +128,22 @@ class Trainer:
             "train/sgd": ready.astype(jnp.float32),
             "params/finite": _finite(agent.params).astype(jnp.float32),
         }
+        if c.actor_ema > 0:
+            tau = c.actor_ema * ready.astype(jnp.float32)
+            actor_ema = jax.tree.map(lambda e, a: e + tau * (a - e), ts.actor_ema, agent.params.actor)
+        else:
+            actor_ema = agent.params.actor
         ts = TrainState(
-            agent=agent, buffer=buffer, env_state=env_state, key=key, epoch=ts.epoch + 1,
+            agent=agent, actor_ema=actor_ema, buffer=buffer, env_state=env_state, key=key, epoch=ts.epoch + 1,
             env_steps=ts.env_steps + c.env_steps_per_epoch,
             sgd_steps=ts.sgd_steps + ready.astype(jnp.int32) * c.sgd_steps,
         )
         return ts, metrics, tr
+
+    @staticmethod
+    def eval_params(ts: TrainState) -> AgentParams:
+        """The agent params that evaluate and are exported: the live critic with the Polyak-averaged actor."""
+        return ts.agent.params.replace(actor=ts.actor_ema)
 
     def _evaluate(self, ts: TrainState, key: jax.Array) -> dict[str, jax.Array]:
         """One episode per eval env with the deterministic policy; success = reached the goal at any step.
@@ -139,12 +151,13 @@ class Trainer:
         Goals cycle through the layout's goal cells (env i gets goal cell i mod their number), so every goal cell
         is weighted equally and the estimate does not carry the noise of random goal draws."""
         env, n = self.env, self.config.num_eval_envs
+        params = self.eval_params(ts)
         k_reset, k_run = jax.random.split(key)
         state = jax.vmap(env.reset_to_goal_cell)(jax.random.split(k_reset, n), jnp.arange(n))
 
         def step(carry, k):
             s, alive, last_dist = carry
-            a = self.agent.policy(ts.agent.params, s.obs, k, deterministic=True)
+            a = self.agent.policy(params, s.obs, k, deterministic=True)
             s2 = jax.vmap(env.step)(s, a)
             at_goal = s2.metrics["success"] * alive
             last_dist = jnp.where(alive > 0, s2.metrics["dist"], last_dist)

@@ -113,7 +113,7 @@ def build_source(config: CollectConfig, env: Any, seed: int, env_steps: int) -> 
                      seed=seed, depth=config.collector_depth, checkpoint_every=config.checkpoint_every,
                      eval_every=max(config.eval_every, 1),
                      # the dataset records the training envs: they start where its env spec says, not anywhere
-                     train_start_cells=None)
+                     train_env_overrides={})
     if config.width is not None:
         overrides["width"] = config.width
     train_config = base.replace(**overrides)

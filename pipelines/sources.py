@@ -106,7 +106,7 @@ class PolicySource:
         if have != want:
             raise ConfigError(f"checkpoint {policy.path} was trained on {config.env} (state/goal/action sizes {have}),"
                               f" which does not fit {env.spec.name} {want}")
-        params = train_state.agent.params
+        params = Trainer.eval_params(train_state)  # the evaluated (Polyak-averaged) actor
         return lambda obs, key: trainer.agent.policy(params, obs, key, deterministic=deterministic)
 
     def _init(self, key: jax.Array) -> RolloutState:
