@@ -57,7 +57,12 @@ class Trainer:
 
         self.env = env if env is not None else make(config.env, **config.env_kwargs())
         self.config = config.validate(self.env.episode_length)
-        train_env = self.env.with_config(**config.train_env_overrides) if config.train_env_overrides else self.env
+        train_env = self.env
+        if config.train_env_overrides:
+            if not hasattr(self.env, "with_config"):
+                raise ConfigError(f"train_env_overrides={config.train_env_overrides} need an env with with_config(); "
+                                  f"{type(self.env).__name__} has none: use train_env_overrides={{}}")
+            train_env = self.env.with_config(**config.train_env_overrides)
         self.train_env = AutoReset(train_env, config.num_envs)
         self.agent = CRLAgent(config.agent, self.env.state_size, self.env.action_size, self.env.goal_size)
         self.epoch = jax.jit(self._epoch)
@@ -153,7 +158,11 @@ class Trainer:
         env, n = self.env, self.config.num_eval_envs
         params = self.eval_params(ts)
         k_reset, k_run = jax.random.split(key)
-        state = jax.vmap(env.reset_to_goal_cell)(jax.random.split(k_reset, n), jnp.arange(n))
+        keys = jax.random.split(k_reset, n)
+        if hasattr(env, "reset_to_goal_cell"):
+            state = jax.vmap(env.reset_to_goal_cell)(keys, jnp.arange(n))
+        else:  # an env without goal cells: its own goal distribution
+            state = jax.vmap(env.reset)(keys)
 
         def step(carry, k):
             s, alive, last_dist = carry

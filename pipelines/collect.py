@@ -116,6 +116,8 @@ def build_source(config: CollectConfig, env: Any, seed: int, env_steps: int) -> 
                      train_env_overrides={})
     if config.width is not None:
         overrides["width"] = config.width
+    # no need for a replay larger than what this worker collects (the cpu preset keeps a whole 600k-step run)
+    overrides.setdefault("replay_size", min(base.replay_size, max(env_steps, 200_000)))
     train_config = base.replace(**overrides)
     per_epoch = num_envs * unroll
     if "min_replay_size" not in config.train_overrides and train_config.min_replay_size >= env_steps:

@@ -65,6 +65,12 @@ class NaNAfter:
     def reset(self, key):
         return self.env.reset(key)
 
+    def reset_to_goal_cell(self, key, index):
+        return self.env.reset_to_goal_cell(key, index)
+
+    def with_config(self, **overrides):
+        return NaNAfter(self.env.with_config(**overrides), self.after)
+
     def step(self, state, action):
         s = self.env.step(state, action)
         return s.replace(obs=jnp.where(s.step > self.after, jnp.nan, s.obs))

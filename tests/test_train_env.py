@@ -87,3 +87,15 @@ def test_cli_train_env_options_parse_and_bad_ones_exit_2(tmp_path, capsys) -> No
         assert exc.value.code == 2
     assert not (tmp_path / "run").exists()
     assert "train" in capsys.readouterr().err
+
+
+def test_overrides_on_an_env_without_with_config_are_a_clear_error() -> None:
+    env = make("point_u4_maze", episode_length=30)
+
+    class Bare:
+        spec, episode_length = env.spec, env.episode_length
+        state_size, goal_size, action_size = env.state_size, env.goal_size, env.action_size
+        observation_size, goal_indices = env.observation_size, env.goal_indices
+
+    with pytest.raises(ConfigError, match="with_config"):
+        Trainer(TINY.replace(train_env_overrides={"start_cells": "free"}), Bare())

@@ -1,7 +1,8 @@
 """Learning: a short run of the CPU preset on point_u4_maze clearly beats the untrained policy.
 
-Threshold: eval success >= 0.3 after 64k env steps (20 epochs, ~2 minutes on a 2-core CPU); the untrained
-deterministic policy scores ~0. The full CPU preset (300k steps) reaches >= 0.9 (README ## Training).
+Threshold: eval success >= 0.5 after 96k env steps (30 epochs, ~1-2 minutes on a 2-core CPU; the preset's
+seed-0 run is at 0.67 there: 4 of u4's 6 goal cells); the untrained deterministic policy scores ~0. The full CPU
+preset (600k steps) reaches 1.0 (README ## Training).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from crl.train import Trainer
 
 
 def test_short_run_learns_point_u4_maze() -> None:
-    cfg = TrainConfig.preset("cpu", total_env_steps=64_000)
+    cfg = TrainConfig.preset("cpu", total_env_steps=96_000)
     trainer = Trainer(cfg)
     ts = trainer.init(jax.random.PRNGKey(cfg.seed))
     key = jax.random.PRNGKey(123)
@@ -22,5 +23,5 @@ def test_short_run_learns_point_u4_maze() -> None:
         ts, metrics, _ = trainer.epoch(ts)
     after = trainer.evaluate(ts, key)
     assert float(metrics["critic/accuracy"]) > 0.02
-    assert float(after["eval/success"]) >= 0.3, (before, after)
+    assert float(after["eval/success"]) >= 0.5, (before, after)
     assert float(after["eval/success"]) >= before + 0.25
