@@ -106,3 +106,14 @@ def test_cli_online_smoke_and_user_errors(tmp_path: Path, capsys: pytest.Capture
     assert bad.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("crl-train: error:") and "min_replay_size >= 128" in err and "\n" not in err
+
+
+def test_a_checkpoint_that_does_not_fit_is_a_clear_error(tmp_path: Path) -> None:
+    from crl.checkpoint import manager, save
+
+    trainer = Trainer(TINY)
+    state = trainer.init(jax.random.PRNGKey(0))
+    mngr = manager(tmp_path / "run")
+    save(mngr, 1, state, TINY.replace(width=16))  # the stored config says another width than the state has
+    with pytest.raises(ConfigError, match="does not fit the training state"):
+        load_checkpoint(tmp_path / "run")
