@@ -39,6 +39,10 @@ def plot_learning_curve(records: list[dict[str, Any]], path: Path, title: str = 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    def steps(x: float, _pos: int) -> str:
+        return f"{x / 1e6:g}M" if abs(x) >= 1e6 else f"{x / 1e3:g}k" if abs(x) >= 1e3 else f"{x:g}"
 
     panels = [("eval/success", "eval success"), ("eval/time_at_goal", "eval time at goal"),
               ("critic/accuracy", "critic accuracy")]
@@ -48,6 +52,8 @@ def plot_learning_curve(records: list[dict[str, Any]], path: Path, title: str = 
         if pts:
             x, y = zip(*pts, strict=True)
             ax.plot(x, y, marker="." if len(pts) < 50 else None)
+        ax.xaxis.set_major_locator(MaxNLocator(5))
+        ax.xaxis.set_major_formatter(FuncFormatter(steps))
         ax.set_xlabel("env steps")
         ax.set_title(label)
         ax.grid(alpha=0.3)
