@@ -68,17 +68,16 @@ def restore(mngr: ocp.CheckpointManager, trainer: Trainer, step: int | None = No
     abstract = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
     want = pack_state(abstract)
     try:
-        out = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(want)))
-        got = out["state"]
-        bad = [k for k, v in want.items() if k not in got or tuple(got[k].shape) != tuple(v.shape)]
+        got = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(want)))["state"]
     except (ValueError, KeyError, TypeError) as e:
-        bad, reason = ["?"], str(e).splitlines()[0][:200]
+        reason = str(e).splitlines()[0][:200]
     else:
-        reason = f"{len(bad)} arrays differ in shape or are missing, first {bad[0]}" if bad else ""
-    if bad:
-        raise ConfigError(f"checkpoint {step} in {mngr.directory} does not fit the training state of this crl "
-                          f"version and its stored config (written by an older layout?): {reason}")
-    return unpack_state(got, abstract)
+        bad = [k for k, v in want.items() if k not in got or tuple(got[k].shape) != tuple(v.shape)]
+        if not bad:
+            return unpack_state(got, abstract)
+        reason = f"{len(bad)} arrays differ in shape or are missing, first {bad[0]}"
+    raise ConfigError(f"checkpoint {step} in {mngr.directory} does not fit the training state of this crl "
+                      f"version and its stored config (written by an older layout?): {reason}")
 
 
 def load_checkpoint(path: str | Path, step: int | None = None, env: Any | None = None) -> tuple[TrainConfig, Any]:

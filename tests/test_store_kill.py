@@ -110,16 +110,21 @@ def test_dask_worker_processes_write_one_staging_version(data_root: Path, cluste
     np.testing.assert_array_equal(r.episode(6)["observation"], _episode(100)["observation"])
 
 
+def _committed(name: str, episodes: int, shard_rows: int) -> tuple[DatasetStore, dict]:
+    """A committed version `name`-v0 of `episodes` synthetic episodes (the store and its manifest)."""
+    store = DatasetStore()
+    st = store.begin(name, SPEC)
+    with st.writer("w0", shard_rows=shard_rows) as w:
+        for k in range(episodes):
+            w.append(_episode(k))
+    return store, st.commit()
+
+
 def test_flipped_byte_is_named_by_verify_on_a_local_cluster(data_root: Path, cluster) -> None:
     from crl.pipelines.cli import main
     from crl.pipelines.verify import verify
 
-    store = DatasetStore()
-    st = store.begin("test/flip", SPEC)
-    with st.writer("w0", shard_rows=1000) as w:
-        for k in range(4):
-            w.append(_episode(k))
-    m = st.commit()
+    store, m = _committed("test/flip", 4, 1000)
     assert verify(store, "test/flip-v0", scheduler=cluster.scheduler_address).ok
     victim = data_root / "test/flip/v0" / m["shards"][1]["path"] / "observation/c/0/0"
     os.chmod(victim, 0o644)
@@ -139,12 +144,7 @@ def test_verify_reports_a_missing_shard(data_root: Path) -> None:
 
     from crl.pipelines.verify import verify
 
-    store = DatasetStore()
-    st = store.begin("test/gone", SPEC)
-    with st.writer("w0", shard_rows=500) as w:
-        for k in range(3):
-            w.append(_episode(k))
-    m = st.commit()
+    store, m = _committed("test/gone", 3, 500)
     shutil.rmtree(data_root / "test/gone/v0" / m["shards"][2]["path"])
     report = verify(store, "test/gone-v0", scheduler="sync")
     assert [(s.path, s.error) for s in report.bad] == [(m["shards"][2]["path"], "shard folder is missing or empty")]

@@ -7,6 +7,7 @@ Everything lives in `State`; `reset` and `step` are pure and jit/vmap-able.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import jax
@@ -106,11 +107,9 @@ class MazeEnv:
     def reset_to_goal_cell(self, key: jax.Array, index: jax.Array) -> State:
         """A new episode (start as in `reset`) whose goal is goal cell `index` modulo their number, jittered as in
         `sample_goal`. Evaluations cycle `index` so every goal cell gets the same number of episodes."""
-        k_start, k_goal, k_init, k_rng = jax.random.split(key, 4)
-        start = self._sample_xy(k_start, self._starts, self.config.start_jitter)
         centre = self._goals[jnp.mod(index, self._goals.shape[0])][None]
-        goal = self._goal_from_xy(self._sample_xy(k_goal, centre, self.config.goal_jitter))
-        return self.reset_to(k_init, start, goal, k_rng)
+        return self._new_episode(
+            key, lambda k: self._goal_from_xy(self._sample_xy(k, centre, self.config.goal_jitter)))
 
     @property
     def num_goal_cells(self) -> int:
@@ -119,9 +118,13 @@ class MazeEnv:
 
     def reset(self, key: jax.Array) -> State:
         """A new episode: start from a start cell, goal from a goal cell (both jittered)."""
+        return self._new_episode(key, self.sample_goal)
+
+    def _new_episode(self, key: jax.Array, goal_fn: Callable[[jax.Array], jax.Array]) -> State:
+        """Start sampled from the start cells, goal from `goal_fn(key)`; one key split shared by every reset."""
         k_start, k_goal, k_init, k_rng = jax.random.split(key, 4)
         start = self._sample_xy(k_start, self._starts, self.config.start_jitter)
-        return self.reset_to(k_init, start, self.sample_goal(k_goal), k_rng)
+        return self.reset_to(k_init, start, goal_fn(k_goal), k_rng)
 
     def reset_to(self, key: jax.Array, start_xy: jax.Array, goal: jax.Array, rng: jax.Array | None = None) -> State:
         """A new episode from an explicit start position and goal (evaluators and stitching tasks use this)."""
