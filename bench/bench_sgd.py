@@ -4,7 +4,8 @@
 
 For each (depth, batch) both implementations run `--steps` updates inside one jitted `lax.scan` (as in training;
 the state is donated and carried from call to call), timed alternately (`--rounds`, best of) so load from other
-processes hits both alike.
+processes hits both alike. crl's update is compiled as the trainer compiles it, with `crl.agent.cpu_compiler_options()`;
+`--ablate-options` adds crl without them and the plain version with them (what the options alone bring).
 Work is the recipe's matmul FLOPs, counted analytically and identically for both (critic phi/psi forward+backward,
 actor forward+backward, phi forward+input-gradient for the actor's Q, the B x B logits matmul): FLOP/s = work / time,
 reported as a fraction of this machine's XLA matmul FLOP/s (a 2048 x 2048 f32 matmul measured in the same run).
@@ -156,8 +157,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=3, help="alternating timing rounds (best of)")
     ap.add_argument("--skip-plain", action="store_true", help="only time crl's update")
-    ap.add_argument("--with-options", action="store_true",
-                    help="also time crl's update compiled with crl.agent.CPU_COMPILER_OPTIONS (column crl+opt)")
+    ap.add_argument("--ablate-options", action="store_true",
+                    help="also time crl's update without crl.agent.cpu_compiler_options() (column crl-noopt) and the "
+                         "plain update with them (column plain+opt)")
     args = ap.parse_args()
     peak = matmul_flops_per_s()
     print(f"device: {jax.devices()[0].device_kind}; matmul 2048^3 at start: {peak / 1e9:.1f} GFLOP/s")
@@ -167,17 +169,20 @@ def main() -> None:
         plain_init, plain_update = make_plain(depth)
         for b in args.batches:
             batch = make_batch(b)
-            fns = [compile_scan(agent.update, agent.init(jax.random.PRNGKey(0)), batch, args.steps)]
-            if args.with_options:
-                fns.append(compile_scan(agent.update, agent.init(jax.random.PRNGKey(0)), batch, args.steps,
-                                        cpu_compiler_options()))
+            opts = cpu_compiler_options()
+            fns = [compile_scan(agent.update, agent.init(jax.random.PRNGKey(0)), batch, args.steps, opts)]
+            if args.ablate_options:
+                fns.append(compile_scan(agent.update, agent.init(jax.random.PRNGKey(0)), batch, args.steps))
             if not args.skip_plain:
+                if args.ablate_options:
+                    fns.append(compile_scan(plain_update, plain_init(jax.random.PRNGKey(0)), batch, args.steps, opts))
                 fns.append(compile_scan(plain_update, plain_init(jax.random.PRNGKey(0)), batch, args.steps))
             times = [t / args.steps for t in best_interleaved(fns, args.rounds)]
             peak = max(peak, matmul_flops_per_s(reps=3))  # best matmul seen in this run = the roofline
             rows.append((depth, b, times))
             print(f"depth {depth} batch {b}: " + " / ".join(f"{t * 1e3:.1f} ms" for t in times), flush=True)
-    names = ["crl"] + ["crl+opt"] * args.with_options + ["plain"] * (not args.skip_plain)
+    names = (["crl"] + ["crl-noopt"] * args.ablate_options
+             + (["plain+opt"] * args.ablate_options + ["plain"]) * (not args.skip_plain))
     print(f"\nroofline = best XLA matmul 2048^3 seen in this run: {peak / 1e9:.1f} GFLOP/s")
     print(f"{'depth':>5} {'batch':>5} | " + " | ".join(f"{n + ' ms':>11} {'GFLOP/s':>8} {'/peak':>6}" for n in names)
           + (" | speedup" if "plain" in names else ""))
@@ -186,9 +191,9 @@ def main() -> None:
         line = f"{depth:>5} {b:>5} | " + " | ".join(
             f"{t * 1e3:>11.1f} {work / t / 1e9:>8.1f} {work / t / peak:>6.2f}" for t in times)
         if "plain" in names:
-            line += " | " + " ".join(f"{times[-1] / t:.2f}x" for t in times[:-1])
+            line += f" | {times[-1] / times[0]:.2f}x"
         print(line)
-    print("(FLOP/s = the recipe's matmul FLOPs / time; speedup = plain time / crl time [, / crl+opt time])")
+    print("(FLOP/s = the recipe's matmul FLOPs / time; speedup = plain time / crl time)")
 
 
 if __name__ == "__main__":

@@ -19,15 +19,23 @@ from crl.config import AgentConfig
 from crl.losses import actor_loss, alpha_loss, infonce_loss, paired_energy, pairwise_logits
 from crl.networks import Actor, ResidualEncoder, sample_tanh_gaussian
 
-# XLA:CPU compiler options for jits that contain `CRLAgent.update` (pass as `jax.jit(..., compiler_options=...)`,
-# via `cpu_compiler_options()`): YNNPACK takes only the matmuls, and XLA's own emitter the row/column reductions
-# of LayerNorm and its backward (YNN reduce fusions need each reduced operand materialised first). Measured on one
-# core of the 2-core dev box, depth 64, batch 512: update 382 -> 372 ms with the fused layer, 405 -> 381 ms
-# without it (bench/RESULTS.md). Per-jit, so nothing else in the process changes; the 2-core effect is unmeasured.
-CPU_COMPILER_OPTIONS: dict[str, str] = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
+# XLA:CPU compiler options for the jits that contain `CRLAgent.update` (the trainer's epoch, bench_sgd), via
+# `cpu_compiler_options()`. Each measured on the depth-64, batch-512 update, 2-core dev box (bench/RESULTS.md):
+# - YNNPACK takes only the matmuls; XLA's own emitter does the elementwise work around them;
+# - 512-bit vectors for XLA's own loops: exp/sigmoid in the LayerNorm-Swish fusions run ~2x faster with AVX-512
+#   (a preference only: CPUs without AVX-512 keep their widest vectors);
+# - region-based copy insertion: without it XLA copies every kernel of the scanned state in each loop iteration,
+#   because the actor reads the pre-update critic while the critic's Adam writes the new one.
+# Together ~5% on the update (the row-mean / column-sum products of crl.fused bring ~6-8% more). Per jit, so nothing
+# else in the process changes; not passed on other backends.
+CPU_COMPILER_OPTIONS: dict[str, str | int | bool] = {
+    "xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT",
+    "xla_cpu_prefer_vector_width": 512,
+    "xla_cpu_copy_insertion_use_region_analysis": True,
+}
 
 
-def cpu_compiler_options() -> dict[str, str] | None:
+def cpu_compiler_options() -> dict[str, str | int | bool] | None:
     """CPU_COMPILER_OPTIONS when the default backend is the CPU, else None (the option is XLA:CPU's only)."""
     return dict(CPU_COMPILER_OPTIONS) if jax.default_backend() == "cpu" else None
 

@@ -8,6 +8,9 @@ sigmoid(y) in the backward, and writes the LayerNorm backward in its closed form
     dh = rstd * (dxh - mean(dxh) - xhat * mean(dxh * xhat)),   dxh = scale * dact(y).
 The backward reads its residuals through an optimization barrier: otherwise XLA merges its sigmoid with the
 forward's and keeps sigmoid(y) as one more stored array per layer (measured ~8% slower on a 32-layer chain).
+Row means (LayerNorm statistics and its backward) and column sums (bias / scale gradients) are products with a
+constant vector: XLA:CPU splits a row reduction into a reduce-window and a reduce, two multi-threaded ops per mean,
+while a matrix-vector product is one library call (depth-64 update, batch 512, two cores: ~6-8% faster).
 Values equal flax's (`nn.Dense`, `nn.LayerNorm(epsilon=1e-6)`, `nn.swish`) up to float reassociation.
 """
 
@@ -26,10 +29,21 @@ def _act(y: jax.Array, act: str) -> jax.Array:
     return y * jax.nn.sigmoid(y) if act == "swish" else jnp.maximum(y, 0.0)
 
 
+def _row_mean(a: jax.Array) -> jax.Array:
+    """Mean over the last axis, keepdims, as a product with a constant vector (one op on XLA:CPU)."""
+    return (a @ jnp.full((a.shape[-1],), 1.0 / a.shape[-1], a.dtype))[..., None]
+
+
+def _col_sum(a: jax.Array) -> jax.Array:
+    """Sum over every axis but the last, as a vector-matrix product."""
+    rows = a.reshape(-1, a.shape[-1])
+    return jnp.ones((rows.shape[0],), a.dtype) @ rows
+
+
 def _stats(h: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Row mean and 1/std of flax's LayerNorm (fast variance E[h^2] - E[h]^2, clamped at 0)."""
-    mean = jnp.mean(h, axis=-1, keepdims=True)
-    var = jnp.maximum(jnp.mean(h * h, axis=-1, keepdims=True) - mean * mean, 0.0)
+    mean = _row_mean(h)
+    var = jnp.maximum(_row_mean(h * h) - mean * mean, 0.0)
     return mean, jax.lax.rsqrt(var + LN_EPS)
 
 
@@ -66,14 +80,16 @@ def _bwd(act, res, g):
         dy = g * (s * (1.0 + y * (1.0 - s)))
     else:
         dy = jnp.where(y > 0, g, 0.0)
-    rows = tuple(range(dy.ndim - 1))
-    d_scale = jnp.sum(dy * xhat, axis=rows)
-    d_ln_bias = jnp.sum(dy, axis=rows)
-    dxh = dy * scale
-    dh = rstd * (dxh - jnp.mean(dxh, axis=-1, keepdims=True) - xhat * jnp.mean(dxh * xhat, axis=-1, keepdims=True))
+    dy_xhat = dy * xhat
+    d_scale = _col_sum(dy_xhat)
+    d_ln_bias = _col_sum(dy)
+    # dxh = dy * scale; its row means are dy @ (scale / n) and (dy * xhat) @ (scale / n): products with arrays that
+    # exist anyway, so dxh and dxh * xhat are never written out
+    w = scale / dy.shape[-1]
+    dh = rstd * (dy * scale - (dy @ w)[..., None] - xhat * (dy_xhat @ w)[..., None])
     x2, dh2 = x.reshape(-1, x.shape[-1]), dh.reshape(-1, dh.shape[-1])
     d_kernel = x2.T @ dh2
-    d_bias = jnp.sum(dh2, axis=0)
+    d_bias = _col_sum(dh2)
     dx = dh @ kernel.T
     return dx, d_kernel, d_bias, d_scale, d_ln_bias
 

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from crl.agent import AgentParams, AgentState, CRLAgent
+from crl.agent import AgentParams, AgentState, CRLAgent, cpu_compiler_options
 from crl.buffer import BufferState, init_buffer, insert, sample
 from crl.config import TrainConfig
 from crl.envs.base import State
@@ -65,7 +65,7 @@ class Trainer:
             train_env = self.env.with_config(**config.train_env_overrides)
         self.train_env = AutoReset(train_env, config.num_envs)
         self.agent = CRLAgent(config.agent, self.env.state_size, self.env.action_size, self.env.goal_size)
-        self.epoch = jax.jit(self._epoch)
+        self.epoch = jax.jit(self._epoch, compiler_options=cpu_compiler_options())  # see crl.agent
         # jitted: run eagerly, init steps MJX op by op (slow), and its outputs' types differ from the epoch's
         # outputs, which compiles the epoch twice
         self.init = jax.jit(self.init)
