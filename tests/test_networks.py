@@ -87,9 +87,16 @@ def _max_rel(a: object, b: object) -> float:
                for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
 
 
+@pytest.mark.parametrize("cpu_forms", [True, False], ids=["cpu-forms", "other-backend-forms"])
 @pytest.mark.parametrize(("layer_norm", "activation"), [(True, "swish"), (True, "relu"), (False, "swish")])
-def test_fused_dense_norm_act_matches_flax_modules(layer_norm: bool, activation: str) -> None:
-    """Same param tree and initial values as nn.Dense + nn.LayerNorm, same outputs, same gradients (custom VJP)."""
+def test_fused_dense_norm_act_matches_flax_modules(
+    layer_norm: bool, activation: str, cpu_forms: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same param tree and initial values as nn.Dense + nn.LayerNorm, same outputs, same gradients (custom VJP),
+    with the XLA:CPU forms (matrix-vector row means, materialised x^T) and with the forms other backends get."""
+    import crl.fused
+
+    monkeypatch.setattr(crl.fused, "_on_cpu", lambda: cpu_forms)
     x = 3.0 * jax.random.normal(jax.random.PRNGKey(0), (64, 12)) + 1.0
     ref, fused = _RefDenseNormAct(32, layer_norm, activation), DenseNormAct(32, layer_norm, activation)
     p_ref, p_fused = ref.init(jax.random.PRNGKey(1), x), fused.init(jax.random.PRNGKey(1), x)
