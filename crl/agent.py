@@ -23,7 +23,7 @@ from crl.networks import Actor, ResidualEncoder, sample_tanh_gaussian
 # `cpu_compiler_options()`. Each measured on the depth-64, batch-512 update, 2-core dev box (bench/RESULTS.md):
 # - YNNPACK takes only the matmuls; XLA's own emitter does the elementwise work around them;
 # - 512-bit vectors for XLA's own loops: exp/sigmoid in the LayerNorm-Swish fusions run ~2x faster with AVX-512
-#   (a preference only: CPUs without AVX-512 keep their widest vectors);
+#   (a hint to LLVM's vectoriser; not measured on CPUs without AVX-512);
 # - region-based copy insertion: without it XLA copies every kernel of the scanned state in each loop iteration,
 #   because the actor reads the pre-update critic while the critic's Adam writes the new one.
 # Together 2-7% on the depth-64 and depth-4/batch-256 updates (5-15% slower at batch 1024 for depth 4 and 16).
@@ -36,7 +36,7 @@ CPU_COMPILER_OPTIONS: dict[str, str | int | bool] = {
 
 
 def cpu_compiler_options() -> dict[str, str | int | bool] | None:
-    """CPU_COMPILER_OPTIONS when the default backend is the CPU, else None (the option is XLA:CPU's only)."""
+    """CPU_COMPILER_OPTIONS when the default backend is the CPU, else None (the options are XLA:CPU's only)."""
     return dict(CPU_COMPILER_OPTIONS) if jax.default_backend() == "cpu" else None
 
 
