@@ -16,6 +16,7 @@ from flax import struct
 
 from crl.buffer import Batch
 from crl.config import AgentConfig
+from crl.fused import on_cpu_backend
 from crl.losses import actor_loss, alpha_loss, infonce_loss, paired_energy, pairwise_logits
 from crl.networks import Actor, ResidualEncoder, sample_tanh_gaussian
 
@@ -37,7 +38,7 @@ CPU_COMPILER_OPTIONS: dict[str, str | int | bool] = {
 
 def cpu_compiler_options() -> dict[str, str | int | bool] | None:
     """CPU_COMPILER_OPTIONS when the default backend is the CPU, else None (the options are XLA:CPU's only)."""
-    return dict(CPU_COMPILER_OPTIONS) if jax.default_backend() == "cpu" else None
+    return dict(CPU_COMPILER_OPTIONS) if on_cpu_backend() else None
 
 
 @struct.dataclass

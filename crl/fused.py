@@ -32,13 +32,14 @@ def _act(y: jax.Array, act: str) -> jax.Array:
     return y * jax.nn.sigmoid(y) if act == "swish" else jnp.maximum(y, 0.0)
 
 
-def _on_cpu() -> bool:
+def on_cpu_backend() -> bool:
+    """Whether the default backend is XLA:CPU (picks the CPU-only forms here and crl.agent's compiler options)."""
     return jax.default_backend() == "cpu"
 
 
 def _row_dot(a: jax.Array, w: jax.Array) -> jax.Array:
     """sum(a * w, axis=-1, keepdims=True); a matrix-vector product on the CPU (one op instead of two)."""
-    return (a @ w)[..., None] if _on_cpu() else jnp.sum(a * w, axis=-1, keepdims=True)
+    return (a @ w)[..., None] if on_cpu_backend() else jnp.sum(a * w, axis=-1, keepdims=True)
 
 
 def _row_mean(a: jax.Array) -> jax.Array:
@@ -49,7 +50,7 @@ def _row_mean(a: jax.Array) -> jax.Array:
 def _col_sum(a: jax.Array) -> jax.Array:
     """Sum over every axis but the last; a vector-matrix product on the CPU."""
     rows = a.reshape(-1, a.shape[-1])
-    return jnp.ones((rows.shape[0],), a.dtype) @ rows if _on_cpu() else jnp.sum(rows, axis=0)
+    return jnp.ones((rows.shape[0],), a.dtype) @ rows if on_cpu_backend() else jnp.sum(rows, axis=0)
 
 
 def _stats(h: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -102,7 +103,7 @@ def _bwd(act, res, g):
     x2, dh2 = x.reshape(-1, x.shape[-1]), dh.reshape(-1, dh.shape[-1])
     # x^T materialised (the barrier stops XLA from folding the transpose back into the dot): XLA:CPU sends a dot
     # that contracts both operands' leading axis to Eigen (~0.6 of the matmul rate here) but this one to YNNPACK
-    d_kernel = (jax.lax.optimization_barrier(x2.T) if _on_cpu() else x2.T) @ dh2
+    d_kernel = (jax.lax.optimization_barrier(x2.T) if on_cpu_backend() else x2.T) @ dh2
     d_bias = _col_sum(dh2)
     dx = dh @ kernel.T
     return dx, d_kernel, d_bias, d_scale, d_ln_bias

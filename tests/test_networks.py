@@ -96,7 +96,7 @@ def test_fused_dense_norm_act_matches_flax_modules(
     with the XLA:CPU forms (matrix-vector row means, materialised x^T) and with the forms other backends get."""
     import crl.fused
 
-    monkeypatch.setattr(crl.fused, "_on_cpu", lambda: cpu_forms)
+    monkeypatch.setattr(crl.fused, "on_cpu_backend", lambda: cpu_forms)
     x = 3.0 * jax.random.normal(jax.random.PRNGKey(0), (64, 12)) + 1.0
     ref, fused = _RefDenseNormAct(32, layer_norm, activation), DenseNormAct(32, layer_norm, activation)
     p_ref, p_fused = ref.init(jax.random.PRNGKey(1), x), fused.init(jax.random.PRNGKey(1), x)

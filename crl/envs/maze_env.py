@@ -107,7 +107,7 @@ class MazeEnv:
     def reset_to_goal_cell(self, key: jax.Array, index: jax.Array) -> State:
         """A new episode (start as in `reset`) whose goal is goal cell `index` modulo their number, jittered as in
         `sample_goal`. Evaluations cycle `index` so every goal cell gets the same number of episodes."""
-        centre = self._goals[jnp.mod(index, self._goals.shape[0])][None]
+        centre = self._goals[jnp.mod(index, self.num_goal_cells)][None]
         return self._new_episode(
             key, lambda k: self._goal_from_xy(self._sample_xy(k, centre, self.config.goal_jitter)))
 
