@@ -7,7 +7,7 @@ interleaved (off, on, off, on, ...) and the figure is the median over pairs of o
 it sees the same machine load); 1.0 = recording is free.
 
     python bench/bench_collect.py                      # point + ant, depth 4 and 64 (CPU-sized)
-    python bench/bench_collect.py --envs point_u4_maze --depths 4 --epochs 10
+    python bench/bench_collect.py --envs point_u_maze --depths 4 --epochs 10
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def run_arm(source, env, state, epochs: int, staging=None) -> tuple[float, objec
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--envs", nargs="+", default=["point_u4_maze", "ant_u4_maze"])
+    p.add_argument("--envs", nargs="+", default=["point_u_maze", "ant_u_maze"])
     p.add_argument("--depths", nargs="+", type=int, default=[4, 64])
     p.add_argument("--epochs", type=int, default=8, help="epochs per timed arm")
     p.add_argument("--repeats", type=int, default=7, help="interleaved on/off pairs")

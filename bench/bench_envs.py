@@ -83,7 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--family", action="append", choices=sorted(DEFAULT_BATCHES), help="repeatable")
     parser.add_argument("--batch", type=int, action="append", help="repeatable; default per family")
-    parser.add_argument("--layout", default="u4")
+    parser.add_argument("--layout", default="u")
     parser.add_argument("--steps", type=int, default=100, help="env steps per timed run (humanoid: 20)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--autoreset", action="store_true", help="time the AutoReset wrapper's step instead")

@@ -1,7 +1,7 @@
 """Dataset store benchmark: 1M ant-like transitions, crl Zarr shards vs Minari (hdf5) in the same run.
 
 Data (`--source`), all real Ant physics (obs state 29 = qpos 15 + qvel 14, action 8, goal = torso xy):
-- `crl-mujoco` (default): crl's `ant_u4_maze` model (`env.mj_model`: maze walls, initial pose, start/goal cells,
+- `crl-mujoco` (default): crl's `ant_u_maze` model (`env.mj_model`: maze walls, initial pose, start/goal cells,
   healthy-z termination, 5 substeps) stepped by MuJoCo's C engine under a smooth Ornstein-Uhlenbeck policy,
   episodes of up to 500 steps;
 - `crl-mjx`: the MJX env itself with crl.rollout's uniform random policy in `--envs` auto-reset envs (slow to
@@ -37,7 +37,7 @@ EP_LEN = 500
 def mujoco_rollouts(source: str, n_transitions: int, seed: int = 0) -> tuple[dict[str, np.ndarray], dict]:
     """Real Ant physics stepped by MuJoCo's C engine under a smooth noisy (Ornstein-Uhlenbeck) policy.
 
-    source "crl-mujoco": crl's own ant_u4_maze model (env.mj_model: maze walls, JaxGCRL proportions, its initial
+    source "crl-mujoco": crl's own ant_u_maze model (env.mj_model: maze walls, JaxGCRL proportions, its initial
     pose, start/goal cells, healthy-z termination, 5 substeps); "gym-ant": Gymnasium's ant.xml on a plane.
     Observation = concat(qpos, qvel) (29), achieved goal = torso xy, success = within 0.5 of the goal.
     """
@@ -49,7 +49,7 @@ def mujoco_rollouts(source: str, n_transitions: int, seed: int = 0) -> tuple[dic
     if source == "crl-mujoco":
         from crl.envs import make
 
-        env = make("ant_u4_maze", episode_length=EP_LEN)
+        env = make("ant_u_maze", episode_length=EP_LEN)
         model, spec, cfg = env.mj_model, env.spec.to_dict(), env.config
         q0 = np.asarray(model.key_qpos[0], np.float64)
         starts = np.array([env.maze.cell_to_xy(c) for c in env.maze.start_cells()])
@@ -110,7 +110,7 @@ def mujoco_rollouts(source: str, n_transitions: int, seed: int = 0) -> tuple[dic
 
 
 def crl_ant_rollouts(n_transitions: int, num_envs: int, seed: int = 0) -> tuple[dict[str, np.ndarray], dict]:
-    """Real crl MJX ant_u4_maze rollouts (random policy, auto-reset), as one episode batch + the env spec."""
+    """Real crl MJX ant_u_maze rollouts (random policy, auto-reset), as one episode batch + the env spec."""
     import jax
 
     from crl.datasets.schema import concat_batches
@@ -119,7 +119,7 @@ def crl_ant_rollouts(n_transitions: int, num_envs: int, seed: int = 0) -> tuple[
     from crl.pipelines.episodes import EpisodeAssembler
     from crl.rollout import make_unroll, random_policy
 
-    env = make("ant_u4_maze", episode_length=EP_LEN)
+    env = make("ant_u_maze", episode_length=EP_LEN)
     auto = AutoReset(env, num_envs)
     unroll = make_unroll(auto, random_policy(env.action_size), length=100)
     asm = EpisodeAssembler(num_envs, env.state_size, env.goal_indices)

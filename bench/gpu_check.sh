@@ -22,9 +22,9 @@ step() { local name=$1 limit=$2; shift 2; echo "=== $name (limit ${limit}s): $*"
 step envs 90 python3 bench/bench_envs.py --family point --family ant --family humanoid --batch 1024 --batch 4096 \
   --steps 100 --repeat 3
 step sgd 110 python3 bench/bench_sgd.py --depths 4 64 --batches 256 512 1024 --steps 20 --rounds 3
-step collect 100 python3 bench/bench_collect.py --envs ant_u4_maze --depths 64 --num-envs 512 --unroll-length 62 \
+step collect 100 python3 bench/bench_collect.py --envs ant_u_maze --depths 64 --num-envs 512 --unroll-length 62 \
   --sgd-steps 1000 --batch-size 512 --epochs 2 --repeats 2
-step train 140 python3 -m crl.cli_train online --env ant_u4_maze --preset paper --depth 64 \
+step train 140 python3 -m crl.cli_train online --env ant_u_maze --preset paper --depth 64 \
   --total-env-steps 3000000 --eval-every 4 --checkpoint-every 1000 --no-progress --out /tmp/run_ant_d64
 cp /tmp/run_ant_d64/metrics.jsonl "$OUT/train_metrics.jsonl" 2>/dev/null
 echo "=== done"

@@ -1,5 +1,5 @@
 """GPU probe: compile time and per-epoch wall time of the `paper` preset trainer (depth 64, 512 envs x 62 steps,
-batch 512, 1000 SGD steps per epoch) on ant_u4_maze.  python bench/gpu_train_probe.py [--depth 64] [--epochs 3]"""
+batch 512, 1000 SGD steps per epoch) on ant_u_maze.  python bench/gpu_train_probe.py [--depth 64] [--epochs 3]"""
 
 import argparse
 import time
@@ -11,7 +11,7 @@ from crl.config import TrainConfig
 from crl.train import Trainer
 
 p = argparse.ArgumentParser()
-p.add_argument("--env", default="ant_u4_maze")
+p.add_argument("--env", default="ant_u_maze")
 p.add_argument("--depth", type=int, default=64)
 p.add_argument("--epochs", type=int, default=3)
 a = p.parse_args()

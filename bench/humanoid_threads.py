@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=3, help="timed runs; the best is reported")
-    parser.add_argument("--layout", default="u4")
+    parser.add_argument("--layout", default="u")
     parser.add_argument("--dense-contacts", action="store_true")
     parser.add_argument("--iterations", type=int, default=1, help="Newton solver iterations")
     parser.add_argument("--python-loop", action="store_true",

@@ -1,4 +1,4 @@
-"""`crl-train`: train deep CRL agents. `crl-train online --env point_u4_maze --depth 4 --out runs/u4`.
+"""`crl-train`: train deep CRL agents. `crl-train online --env point_u_maze --depth 4 --out runs/u`.
 
 Options map onto a preset's TrainConfig (only the options given override it); the resolved config is written to
 `<out>/config.json`. A user error (bad value, occupied --out, diverged run) prints one line and exits 2.
@@ -54,7 +54,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--env", "env_name", default=None, help="Environment name (crl.envs.make), e.g. point_u4_maze.")
+@click.option("--env", "env_name", default=None, help="Environment name (crl.envs.make), e.g. point_u_maze.")
 @click.option("--preset", type=click.Choice(["cpu", "paper"]), default="cpu", show_default=True,
               help="cpu: learns point mazes in minutes on a laptop CPU; paper: the scaling-crl GPU values.")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Run folder (created).")

@@ -81,7 +81,7 @@ class AgentConfig:
 class TrainConfig:
     """One online training run. Counts are per epoch unless stated; an epoch = one unroll + `sgd_steps` updates."""
 
-    env: str = "point_u4_maze"
+    env: str = "point_u_maze"
     """Environment name for `crl.envs.make`."""
     episode_length: int | None = None
     """Override of the env's episode length (None = env default)."""

@@ -10,8 +10,8 @@ POLICIES = ("crl", "random", "oracle", "checkpoint:PATH")  # kept in step with c
 
 
 @click.command("collect")
-@click.option("--env", "env_name", default="point_u4_maze", show_default=True,
-              help="Environment, e.g. point_u4_maze, ant_big_maze, humanoid_u4_maze.")
+@click.option("--env", "env_name", default="point_u_maze", show_default=True,
+              help="Environment, e.g. point_u_maze, ant_big_maze, humanoid_u_maze.")
 @click.option("--collector-depth", default=4, show_default=True, type=click.IntRange(min=4),
               help="Depth of the collector's residual networks (multiple of 4).")
 @click.option("--width", type=click.IntRange(min=1), default=None, help="Collector network width (preset's if unset).")
@@ -60,7 +60,7 @@ def collect_cmd(ctx: click.Context, env_name: str, collector_depth: int, width: 
 
     \b
     Example:
-      crl-data collect --env point_u4_maze --collector-depth 4 --env-steps 50000 --dataset local/point-u4
+      crl-data collect --env point_u_maze --collector-depth 4 --env-steps 50000 --dataset local/point-u
     """
     from crl import enable_compile_cache
     from crl.pipelines.collect import CollectConfig

@@ -35,9 +35,9 @@ CHECKPOINTS = "collector"
 class CollectConfig:
     """One collection run (all workers together)."""
 
-    env: str = "point_u4_maze"
+    env: str = "point_u_maze"
     """Environment name (`crl.envs.make`)."""
-    dataset: str = "local/point-u4"
+    dataset: str = "local/point-u"
     """Target dataset `namespace/name`; the run creates its next version."""
     collector_depth: int = 4
     """Depth of the collector's CRL networks (policy 'crl'); recorded as `collector_depth`."""

@@ -92,7 +92,7 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path: Path) ->
 def test_cli_online_smoke_and_user_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from crl.cli_train import main
 
-    args = ["online", "--env", "point_u4_maze", "--episode-length", "30", "--num-envs", "4", "--unroll-length",
+    args = ["online", "--env", "point_u_maze", "--episode-length", "30", "--num-envs", "4", "--unroll-length",
             "10", "--batch-size", "16", "--sgd-steps", "2", "--replay-size", "400", "--min-replay-size", "80",
             "--total-env-steps", "120", "--eval-every", "5", "--num-eval-envs", "4", "--checkpoint-every", "2",
             "--depth", "4", "--width", "32", "--repr-dim", "8", "--no-progress", "--out", str(tmp_path / "cli")]

@@ -1,6 +1,6 @@
 """The collector pipeline end to end: real MJX physics, real zarr shards, real orbax checkpoints, real Dask.
 
-A tiny depth-4 CRL collector on point_u4_maze (module fixture) is checked for counts, hashes, episode structure,
+A tiny depth-4 CRL collector on point_u_maze (module fixture) is checked for counts, hashes, episode structure,
 its stored checkpoint and the replay property; oracle data must contain successes; a SIGKILLed collection must
 resume to exactly the data of an uninterrupted one; two Dask workers must produce one valid version.
 """
@@ -28,7 +28,7 @@ from crl.pipelines.verify import verify
 
 EPISODE_LENGTH = 50
 TINY_CRL = CollectConfig(
-    env="point_u4_maze", dataset="test/crl-d4", collector_depth=4, width=32, policy="crl", env_steps=1000,
+    env="point_u_maze", dataset="test/crl-d4", collector_depth=4, width=32, policy="crl", env_steps=1000,
     num_envs=4, unroll_length=25, episode_length=EPISODE_LENGTH, seed=3, checkpoint_every=4, eval_every=5,
     shard_rows=300, train_overrides={"batch_size": 32, "sgd_steps": 2, "num_eval_envs": 4},
 )
@@ -87,7 +87,7 @@ def test_collector_checkpoint_is_stored_with_the_dataset(crl_version: tuple[Data
 def test_frozen_collector_checkpoint_can_collect_again(crl_version: tuple[DatasetStore, dict]) -> None:
     store, manifest = crl_version
     path = store.loc.path(f"test/crl-d4/v0/{manifest['provenance']['collector']['checkpoint']}")
-    config = CollectConfig(env="point_u4_maze", dataset="test/frozen", policy=f"checkpoint:{path}", env_steps=400,
+    config = CollectConfig(env="point_u_maze", dataset="test/frozen", policy=f"checkpoint:{path}", env_steps=400,
                            num_envs=4, unroll_length=25, episode_length=EPISODE_LENGTH, deterministic=True)
     frozen = run_collection(config, store, show_progress=False)
     assert frozen["totals"]["transitions"] == 400
@@ -99,7 +99,7 @@ def test_frozen_collector_checkpoint_can_collect_again(crl_version: tuple[Datase
 def test_recorded_qpos_qvel_and_actions_replay_to_recorded_next_states(crl_version: tuple[DatasetStore, dict]) -> None:
     store, manifest = crl_version
     data = store.open(manifest["id"]).load()
-    env = make("point_u4_maze", episode_length=EPISODE_LENGTH)
+    env = make("point_u_maze", episode_length=EPISODE_LENGTH)
     offsets = data["episode_offsets"]
     # next state of every row: the following row inside the episode, else the episode's final state
     ep_of_row = np.searchsorted(offsets, np.arange(offsets[-1]), side="right") - 1
@@ -129,7 +129,7 @@ def test_recorded_qpos_qvel_and_actions_replay_to_recorded_next_states(crl_versi
 
 
 def test_oracle_dataset_contains_successful_episodes(data_root: Path) -> None:
-    config = CollectConfig(env="point_u4_maze", dataset="test/oracle", policy="oracle", env_steps=1600,
+    config = CollectConfig(env="point_u_maze", dataset="test/oracle", policy="oracle", env_steps=1600,
                            num_envs=8, unroll_length=50, episode_length=200, action_noise=0.1)
     manifest = run_collection(config, DatasetStore(data_root), show_progress=False)
     data = DatasetStore(data_root).open(manifest["id"]).load(["success"])
@@ -171,7 +171,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_data(tmp_path: Path) -> Non
 
 
 def test_two_dask_workers_write_one_version(data_root: Path) -> None:
-    config = CollectConfig(env="point_u4_maze", dataset="test/dask", policy="random", env_steps=1600,
+    config = CollectConfig(env="point_u_maze", dataset="test/dask", policy="random", env_steps=1600,
                            num_envs=4, unroll_length=20, episode_length=40, workers=2, shard_rows=100)
     manifest = run_collection(config, DatasetStore(data_root), show_progress=False)
     workers = {s["path"].split("/")[1].split("-")[0] for s in manifest["shards"]}
@@ -186,7 +186,7 @@ def test_two_dask_workers_write_one_version(data_root: Path) -> None:
 def test_a_failing_dask_worker_is_retried_then_left_out_whole(data_root: Path) -> None:
     from crl.pipelines.collect import checkpoint_root, provenance
 
-    config = CollectConfig(env="point_u4_maze", dataset="test/dask-fail", policy="random", env_steps=1600,
+    config = CollectConfig(env="point_u_maze", dataset="test/dask-fail", policy="random", env_steps=1600,
                            num_envs=4, unroll_length=20, episode_length=40, workers=2, shard_rows=100)
     store = DatasetStore(data_root)
     env = make(config.env, **config.env_overrides())

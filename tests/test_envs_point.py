@@ -25,19 +25,20 @@ def _rollout(env, state, actions):
 
 def test_registry_names_and_spec() -> None:
     names = registered_envs()
-    for layout in ("u4", "u5", "big", "hardest"):
+    for layout in ("u", "u2", "u3", "u4", "u5", "u6", "u7", "big", "hardest"):
         assert f"point_{layout}_maze" in names
-    env = make("point_u4_maze", episode_length=100)
+    env = make("point_u_maze", episode_length=100)
     spec = env.spec
     assert (spec.observation_size, spec.state_size, spec.goal_size, spec.action_size) == (6, 4, 2, 2)
     assert spec.goal_indices == (0, 1) and spec.episode_length == 100 and env.episode_length == 100
-    assert spec.config["episode_length"] == 100 and spec.config["layout"] == "u4"
-    assert spec.gym_id == "crl/PointU4Maze-v0"
+    assert spec.config["episode_length"] == 100 and spec.config["layout"] == "u"
+    assert spec.gym_id == "crl/PointUMaze-v0"
     assert type(spec).from_dict(spec.to_dict()) == spec
+    assert spec.layout_text == env.maze.to_text()
     with pytest.raises(ConfigError, match="unknown environment"):
         make("point_nowhere_maze")
     with pytest.raises(ConfigError, match="unknown env option"):
-        make("point_u4_maze", episode_lenght=5)
+        make("point_u_maze", episode_lenght=5)
 
 
 def test_custom_layout_file(tmp_path: Path) -> None:
@@ -53,8 +54,26 @@ def test_custom_layout_file(tmp_path: Path) -> None:
         make("point_maze", layout=str(bad))
 
 
+def test_env_from_spec_rebuilds_the_maze_from_its_text(tmp_path: Path) -> None:
+    path = tmp_path / "corridor.txt"
+    path.write_text("######\n#S..G#\n######\n")
+    spec = make("point_maze", layout=str(path), episode_length=77).spec.to_dict()
+    path.unlink()  # the file is gone (another machine): the spec's text still rebuilds the maze
+    env = crl.envs.env_from_spec(spec)
+    assert env.maze.rows == ("######", "#S..G#", "######") and env.episode_length == 77
+    assert crl.envs.maze_from_spec(spec).cell_size == 4.0
+    # a built-in keeps its name; a spec written before layout_text existed resolves `u4` as it meant then (the 5x5 U)
+    assert crl.envs.env_from_spec(make("point_u4_maze").spec).spec.name == "point_u4_maze"
+    old = make("point_u_maze").spec.to_dict()
+    old.pop("layout_text")
+    old.update(name="point_u4_maze", layout="u4", config={**old["config"], "layout": "u4"})
+    assert crl.envs.env_from_spec(old).maze.rows == make("point_u_maze").maze.rows
+    with pytest.raises(ConfigError, match="not a crl maze env"):
+        crl.envs.maze_from_spec({"name": "pointmaze-medium", "family": "ogbench", "layout": "unknown"})
+
+
 def test_walls_block_a_point_pushed_into_them() -> None:
-    env = make("point_u4_maze", start_jitter=0.0)
+    env = make("point_u_maze", start_jitter=0.0)
     run = jax.jit(lambda actions: _rollout(env, env.reset(jax.random.PRNGKey(0)), actions)[1][0])
     # start cell (1, 1) is centred at (4, 4); push +x (down the rows): cell (2, 1) is a wall, face at x = 6
     obs = run(jnp.tile(jnp.array([1.0, 0.0]), (60, 1)))
@@ -81,7 +100,7 @@ def test_determinism_and_truncation() -> None:
 
 
 def test_new_goal_on_success_continues_the_episode() -> None:
-    env = make("point_u4_maze", new_goal_on_success=True, goal_jitter=0.2)
+    env = make("point_u_maze", new_goal_on_success=True, goal_jitter=0.2)
     state = jax.jit(env.reset)(jax.random.PRNGKey(0))
     goal = state.goal
     # start the agent on its goal: the first step succeeds, so the goal is re-sampled and the episode goes on
@@ -94,7 +113,7 @@ def test_new_goal_on_success_continues_the_episode() -> None:
 
 def test_auto_reset_semantics() -> None:
     n = 3
-    env = AutoReset(make("point_u4_maze", episode_length=4), n)
+    env = AutoReset(make("point_u_maze", episode_length=4), n)
     state = jax.jit(env.reset)(jax.random.PRNGKey(0))
     assert state.obs.shape == (n, 6) and state.episode_id.tolist() == [0, 1, 2]
     step = jax.jit(env.step)

@@ -11,13 +11,13 @@ import crl.envs
 
 
 def test_ids_registered() -> None:
-    for gid in ("crl/PointU4Maze-v0", "crl/PointU5Maze-v0", "crl/PointBigMaze-v0", "crl/PointHardestMaze-v0"):
+    for gid in ("crl/PointUMaze-v0", "crl/PointU5Maze-v0", "crl/PointBigMaze-v0", "crl/PointHardestMaze-v0"):
         assert gid in gymnasium.registry
-    assert set(crl.envs.GYM_IDS) >= {"crl/PointU4Maze-v0"}
+    assert set(crl.envs.GYM_IDS) >= {"crl/PointUMaze-v0"}
 
 
 def test_check_env_and_episode() -> None:
-    env = gymnasium.make("crl/PointU4Maze-v0", episode_length=50)
+    env = gymnasium.make("crl/PointUMaze-v0", episode_length=50)
     check_env(env.unwrapped, skip_render_check=True)
     obs, info = env.reset(seed=3)
     assert set(obs) == {"observation", "achieved_goal", "desired_goal"}
@@ -38,7 +38,7 @@ def test_check_env_and_episode() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("gid", ["crl/AntU4Maze-v0", "crl/HumanoidU4Maze-v0"])
+@pytest.mark.parametrize("gid", ["crl/AntUMaze-v0", "crl/HumanoidUMaze-v0"])
 def test_check_env_ant_humanoid(gid: str) -> None:
     env = gymnasium.make(gid)
     check_env(env.unwrapped, skip_render_check=True)

@@ -13,18 +13,42 @@ from crl.errors import LayoutError
 
 
 def test_builtin_layouts_shapes() -> None:
-    assert {"u4", "u5", "big", "hardest"} <= set(builtin_layouts())
-    shapes = {"u4": (5, 5), "u5": (7, 8), "big": (8, 8), "hardest": (9, 12)}
+    # scaling-crl envs/ant_maze.py: U_MAZE, U2..U7_MAZE, BIG_MAZE, HARDEST_MAZE
+    shapes = {"u": (5, 5), "u2": (5, 6), "u3": (5, 7), "u4": (7, 5), "u5": (7, 8), "u6": (7, 7), "u7": (7, 6),
+              "big": (8, 8), "hardest": (9, 12)}
+    assert set(shapes) <= set(builtin_layouts())
     for name, shape in shapes.items():
         maze = load_layout(name)
         assert maze.shape == shape
-        assert maze.start_cells() == [(2, 1)] if name == "u5" else maze.start_cells() == [(1, 1)]
+        low_start = name in ("u4", "u5", "u6", "u7")
+        assert maze.start_cells() == [(2, 1)] if low_start else maze.start_cells() == [(1, 1)]
         # every goal cell is reachable from the start
         assert all(math.isfinite(maze.cell_distance(maze.start_cells()[0], g)) for g in maze.goal_cells())
 
 
-def test_u4_is_one_path_of_seven_cells() -> None:
-    maze = load_layout("u4")
+U_BEFORE_2026_12 = "#####\n#SGG#\n###G#\n#GGG#\n#####\n"  # the 5x5 U that `u4` named until 2026-12-01
+
+
+def test_u_is_the_old_u4_and_u4_is_the_papers() -> None:
+    assert load_layout("u").to_text() == U_BEFORE_2026_12
+    u4 = load_layout("u4")
+    assert len(u4.free_cells()) == 11 and u4.start_cells() == [(2, 1)]
+    assert u4.cell_distance((2, 1), (4, 1)) == 10
+    assert u4.cell_distance_matrix.max() == 10  # diameter: one corridor of 11 cells
+    # U-variant corridor lengths (free cells) and diameters
+    for name, cells in {"u2": 9, "u3": 11, "u5": 17, "u6": 15, "u7": 13}.items():
+        maze = load_layout(name)
+        assert len(maze.free_cells()) == cells and maze.cell_distance_matrix.max() == cells - 1
+
+
+def test_layout_text_loads_with_the_builtin_name() -> None:
+    assert load_layout(load_layout("u4").to_text()).name == "u4"
+    other = load_layout("#####\n#SG.#\n#####\n")
+    assert other.name == "<text>" and len(other.free_cells()) == 3
+
+
+def test_u_is_one_path_of_seven_cells() -> None:
+    maze = load_layout("u")
     assert len(maze.free_cells()) == 7
     far = (3, 1)
     assert maze.cell_distance((1, 1), far) == 6
@@ -51,8 +75,8 @@ def test_cell_xy_round_trip_and_scale() -> None:
     assert maze.with_cell_size(2.0).cell_size == 2.0
 
 
-def test_geodesic_u4_hand_computed() -> None:
-    maze = load_layout("u4", cell_size=4.0)
+def test_geodesic_u_hand_computed() -> None:
+    maze = load_layout("u", cell_size=4.0)
     start, far = maze.cell_to_xy((1, 1)), maze.cell_to_xy((3, 1))
     # around the wall block's two corners (1.5, 2.5) and (2.5, 2.5) in cell units
     expected = 4.0 * (2 * math.hypot(0.5, 1.5) + 1.0)

@@ -108,14 +108,14 @@ def test_export_sets_env_spec_so_recover_environment_works(data_root: Path, mina
 
     import crl.envs
 
-    spec = crl.envs.make("point_u4_maze").spec.to_dict()
+    spec = crl.envs.make("point_u_maze").spec.to_dict()
     st = DatasetStore().begin("test/point", spec, provenance={"policy": "random"})
     with st.writer("w0") as w:
         w.append(episode_batch([20, 25], seed=3))  # synthetic data with the point env's widths (4, 2, 2, 2)
     did = st.commit()["id"]
     mid = export_minari(DatasetStore().open(did))
     ds = minari.load_dataset(mid)
-    assert ds.spec.env_spec is not None and ds.spec.env_spec.id == "crl/PointU4Maze-v0"
+    assert ds.spec.env_spec is not None and ds.spec.env_spec.id == "crl/PointUMaze-v0"
     env = ds.recover_environment()
     assert env.observation_space == ds.observation_space and env.action_space.shape == ds.action_space.shape
     obs, _ = env.reset(seed=0)

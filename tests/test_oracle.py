@@ -30,7 +30,7 @@ def _success_rate(name: str, n: int, steps: int, noise_std: float, seed: int = 0
     return float(run(jax.random.PRNGKey(seed)).mean())
 
 
-@pytest.mark.parametrize("name", ["point_u4_maze", "point_big_maze"])
+@pytest.mark.parametrize("name", ["point_u_maze", "point_big_maze"])
 def test_oracle_solves_point_mazes(name: str) -> None:
     assert _success_rate(name, n=32, steps=300, noise_std=0.1) >= 0.9
 
@@ -42,7 +42,7 @@ def test_oracle_solves_larger_mazes(name: str) -> None:
 
 
 def test_waypoint_follows_the_corridor() -> None:
-    env = make("point_u4_maze")
+    env = make("point_u_maze")
     # from the start cell (1, 1) to the far end (3, 1): the next waypoint is cell (1, 2)'s centre, not through the wall
     wp = waypoint(env, jnp.array([4.0, 4.0]), jnp.array([12.0, 4.0]))
     assert np.allclose(wp, [4.0, 8.0])

@@ -25,7 +25,7 @@ def _start_cells(env, states) -> set[tuple[int, int]]:
 
 
 def test_free_starts_cover_every_free_cell_and_start_keeps_the_task() -> None:
-    env = make("point_u4_maze")
+    env = make("point_u_maze")
     keys = jax.random.split(jax.random.PRNGKey(0), 256)
     fixed = jax.vmap(env.reset)(keys)
     assert _start_cells(env, fixed) == set(env.maze.start_cells())
@@ -33,11 +33,11 @@ def test_free_starts_cover_every_free_cell_and_start_keeps_the_task() -> None:
     assert free.config.episode_length == env.config.episode_length and free.spec.name == env.spec.name
     assert _start_cells(free, jax.vmap(free.reset)(keys)) == set(env.maze.free_cells())
     with pytest.raises(ConfigError, match="start_cells"):
-        make("point_u4_maze", start_cells="anywhere")
+        make("point_u_maze", start_cells="anywhere")
 
 
 def test_reset_to_goal_cell_cycles_through_the_goal_cells() -> None:
-    env = make("point_u4_maze")
+    env = make("point_u_maze")
     n = env.num_goal_cells
     states = jax.vmap(env.reset_to_goal_cell)(jax.random.split(jax.random.PRNGKey(1), 2 * n), jnp.arange(2 * n))
     centres = np.array([env.maze.cell_to_xy(c) for c in env.maze.goal_cells()], np.float32)
@@ -90,7 +90,7 @@ def test_cli_train_env_options_parse_and_bad_ones_exit_2(tmp_path, capsys) -> No
 
 
 def test_overrides_on_an_env_without_with_config_are_a_clear_error() -> None:
-    env = make("point_u4_maze", episode_length=30)
+    env = make("point_u_maze", episode_length=30)
 
     class Bare:
         spec, episode_length = env.spec, env.episode_length

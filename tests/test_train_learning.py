@@ -1,7 +1,7 @@
-"""Learning: a short run of the CPU preset on point_u4_maze clearly beats the untrained policy.
+"""Learning: a short run of the CPU preset on point_u_maze clearly beats the untrained policy.
 
 Threshold: eval success >= 0.5 after 96k env steps (30 epochs, ~1-2 minutes on a 2-core CPU; the preset's
-seed-0 run is at 0.67 there: 4 of u4's 6 goal cells); the untrained deterministic policy scores ~0. The full CPU
+seed-0 run is at 0.67 there: 4 of u's 6 goal cells); the untrained deterministic policy scores ~0. The full CPU
 preset (600k steps) reaches 1.0 (README ## Training).
 """
 
@@ -13,7 +13,7 @@ from crl.config import TrainConfig
 from crl.train import Trainer
 
 
-def test_short_run_learns_point_u4_maze() -> None:
+def test_short_run_learns_point_u_maze() -> None:
     cfg = TrainConfig.preset("cpu", total_env_steps=96_000)
     trainer = Trainer(cfg)
     ts = trainer.init(jax.random.PRNGKey(cfg.seed))

@@ -1,7 +1,7 @@
 """Goal-conditioned MJX maze environments (point, ant, humanoid) and the maze geometry they share.
 
 `make(name, **overrides)` builds an env, `registered_envs()` lists the names; importing this package registers the
-Gymnasium ids (`crl/PointU4Maze-v0`, ...). The functional contract (State, EnvSpec) is in `crl.envs.base`.
+Gymnasium ids (`crl/PointUMaze-v0`, ...). The functional contract (State, EnvSpec) is in `crl.envs.base`.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ with _contextlib.redirect_stdout(_io.StringIO()):
 from crl.envs.base import EnvSpec, State, achieved_goal
 from crl.envs.config import MazeEnvConfig, default_config
 from crl.envs.gym_wrapper import GymMazeEnv, register_gym_envs
-from crl.envs.registry import gym_id, make, registered_envs
+from crl.envs.registry import env_from_spec, gym_id, make, maze_from_spec, registered_envs, spec_layout_text
 
 GYM_IDS = register_gym_envs()
 
 __all__ = [
     "EnvSpec", "GYM_IDS", "GymMazeEnv", "MazeEnvConfig", "State", "achieved_goal", "default_config", "gym_id",
-    "make", "registered_envs",
+    "env_from_spec", "make", "maze_from_spec", "registered_envs", "spec_layout_text",
 ]

@@ -67,6 +67,9 @@ class EnvSpec:
     nv: int
     gym_id: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    layout_text: str | None = None
+    """The maze layout itself (`#`/`.`/`S`/`G` text): what a stored dataset's maze IS, whatever the built-in names
+    mean later. None in specs written before 2026-12 (their `layout` name is resolved as it was then)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (lists instead of tuples) for JSON."""

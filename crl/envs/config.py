@@ -16,8 +16,8 @@ START_CELLS = ("start", "free")
 class MazeEnvConfig:
     """Everything that defines a maze environment; `EnvSpec.config` records the resolved values."""
 
-    layout: str = "u4"
-    """Built-in layout name (u4, u5, big, hardest) or a layout file path."""
+    layout: str = "u"
+    """Built-in layout name (u, u2..u7, big, hardest) or a layout file path."""
     cell_size: float = 4.0
     """World units per maze cell (point and ant 4, humanoid 2, as in JaxGCRL)."""
     episode_length: int = 1000

@@ -1,5 +1,5 @@
 """Gymnasium view of a maze env: one env, numpy in and out, Dict observation (observation / achieved_goal /
-desired_goal), so Minari datasets can record and `recover_environment()` it. Registered ids: `crl/PointU4Maze-v0`,
+desired_goal), so Minari datasets can record and `recover_environment()` it. Registered ids: `crl/PointUMaze-v0`,
 `crl/AntBigMaze-v0`, ... (see `register_gym_envs`)."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ class GymMazeEnv(gymnasium.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, env_name: str = "point_u4_maze", **overrides: Any):
+    def __init__(self, env_name: str = "point_u_maze", **overrides: Any):
         self.env = make(env_name, **overrides)
         spec = self.env.spec
         box = lambda n: spaces.Box(-np.inf, np.inf, shape=(n,), dtype=np.float32)  # noqa: E731

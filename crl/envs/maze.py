@@ -283,8 +283,14 @@ def parse_layout(text: str, name: str = "<text>", cell_size: float = 1.0) -> Maz
 
 
 def load_layout(name_or_path: str | Path, cell_size: float = 1.0) -> Maze:
-    """A built-in layout by name (`u4`, `u5`, `big`, `hardest`, ...) or a layout file path."""
+    """A built-in layout by name (`u`, `u4`, `u5`, `big`, `hardest`, ...), a layout file path, or layout text itself
+    (a string with a newline: how a dataset manifest records its maze, so it rebuilds on any machine). Text equal to
+    a built-in layout gets the built-in's name."""
     key = str(name_or_path)
+    if "\n" in key:
+        rows = tuple(line.rstrip() for line in key.strip("\n").splitlines())
+        name = next((b for b in builtin_layouts() if load_layout(b).rows == rows), "<text>")
+        return parse_layout(key, name, cell_size)
     if key in builtin_layouts():
         text = (resources.files("crl.envs") / "layouts" / f"{key}.txt").read_text()
         return parse_layout(text, key, cell_size)

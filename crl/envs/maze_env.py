@@ -67,6 +67,7 @@ class MazeEnv:
             nv=int(self.mj_model.nv),
             gym_id=gym_id,
             config=config.to_dict(),
+            layout_text=self.maze.to_text(),
         )
 
     # ------------------------------------------------------------ family hooks
