@@ -26,9 +26,9 @@ import jax.numpy as jnp
 import optax
 
 from crl.agent import CRLAgent, cpu_compiler_options
-from crl.buffer import Batch
 from crl.config import AgentConfig
 from crl.networks import kernel_init, sample_tanh_gaussian
+from crl.relabel import Batch
 
 STATE, ACTION, GOAL, WIDTH, REPR = 4, 2, 2, 256, 64
 

@@ -14,11 +14,11 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from crl.buffer import Batch
 from crl.config import AgentConfig
 from crl.fused import on_cpu_backend
 from crl.losses import actor_loss, alpha_loss, infonce_loss, paired_energy, pairwise_logits
 from crl.networks import Actor, ResidualEncoder, sample_tanh_gaussian
+from crl.relabel import Batch
 
 # XLA:CPU compiler options for the jits that contain `CRLAgent.update` (the trainer's epoch, bench_sgd), via
 # `cpu_compiler_options()`. Each measured on the depth-64, batch-512 update, 2-core dev box (bench/RESULTS.md):

@@ -16,7 +16,10 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from crl.relabel import PAPER_GOALS, Batch, GoalMixture, future_offset, mix_goals, truncated_geometric
 from crl.transition import Transition
+
+__all__ = ["Batch", "BufferState", "init_buffer", "insert", "sample", "sample_indices", "truncated_geometric"]
 
 
 @struct.dataclass
@@ -40,15 +43,6 @@ class BufferState:
     def num_transitions(self) -> jax.Array:
         """Transitions stored."""
         return self.size * self.state.shape[1]
-
-
-@struct.dataclass
-class Batch:
-    """A relabelled SGD batch: state part of s_t, action a_t, goal = achieved goal of a future state."""
-
-    state: jax.Array
-    action: jax.Array
-    goal: jax.Array
 
 
 def init_buffer(rows: int, num_envs: int, state_size: int, action_size: int, goal_size: int) -> BufferState:
@@ -86,14 +80,6 @@ def insert(
     )
 
 
-def truncated_geometric(key: jax.Array, limit: jax.Array, discount: float) -> jax.Array:
-    """k in 1..limit with P(k) = gamma^(k-1) (1 - gamma) / (1 - gamma^limit) (inverse CDF; limit >= 1)."""
-    u = jax.random.uniform(key, limit.shape)
-    mass = 1.0 - discount ** limit.astype(jnp.float32)
-    k = 1 + jnp.floor(jnp.log1p(-u * mass) / jnp.log(discount)).astype(jnp.int32)
-    return jnp.clip(k, 1, limit)
-
-
 def _episode_last_row(buf: BufferState, t: jax.Array, env: jax.Array) -> jax.Array:
     """Largest logical row p >= t whose episode id equals that of (t, env): binary search on sorted ids."""
     oldest = (buf.pos - buf.size) % buf.rows
@@ -113,7 +99,7 @@ def _episode_last_row(buf: BufferState, t: jax.Array, env: jax.Array) -> jax.Arr
 
 
 def sample_indices(
-    buf: BufferState, key: jax.Array, batch_size: int, discount: float
+    buf: BufferState, key: jax.Array, batch_size: int, discount: float, geometric: bool = True
 ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     """(physical row of s_t, env column, goal offset k, episode steps available L) for a batch."""
     k_t, k_e, k_k = jax.random.split(key, 3)
@@ -121,12 +107,36 @@ def sample_indices(
     t = jax.random.randint(k_t, (batch_size,), 0, buf.size)
     env = jax.random.randint(k_e, (batch_size,), 0, buf.state.shape[1])
     limit = _episode_last_row(buf, t, env) - t + 1
-    k = truncated_geometric(k_k, limit, discount)
+    k = future_offset(k_k, limit, discount, geometric)
     return (oldest + t) % buf.rows, env, k, limit
 
 
-def sample(buf: BufferState, key: jax.Array, batch_size: int, discount: float) -> Batch:
-    """A relabelled batch: (s_t, a_t, achieved goal of s_{t+k}) with k ~ truncated geometric(gamma)."""
-    row, env, k, _ = sample_indices(buf, key, batch_size, discount)
-    goal_row = (row + k - 1) % buf.rows
-    return Batch(state=buf.state[row, env], action=buf.action[row, env], goal=buf.next_goal[goal_row, env])
+def sample(
+    buf: BufferState, key: jax.Array, batch_size: int, discount: float, critic_goals: GoalMixture = PAPER_GOALS,
+    actor_goals: GoalMixture | None = None, goal_indices: tuple[int, ...] = (0, 1),
+) -> Batch:
+    """A relabelled batch: (s_t, a_t, goal) with goals from `critic_goals` (default: the achieved goal of s_{t+k},
+    k ~ truncated geometric(gamma)) and, when `actor_goals` is given, separate actor goals (crl.relabel)."""
+    # the paper's law draws from `key` alone; other mixtures fold extra keys out of it
+    row, env, k, limit = sample_indices(buf, key, batch_size, discount, critic_goals.geometric)
+    k_actor, k_rand, k_mix = (jax.random.fold_in(key, i) for i in (1, 2, 3))
+    state = buf.state[row, env]
+    current = jnp.take(state, jnp.asarray(goal_indices), axis=-1)
+
+    def goals(mixture: GoalMixture, k: jax.Array, key: jax.Array) -> jax.Array:
+        future = buf.next_goal[(row + k - 1) % buf.rows, env]
+        if mixture.future_only:
+            return future
+        k_r, k_e, k_m = jax.random.split(key, 3)
+        oldest = (buf.pos - buf.size) % buf.rows
+        r_row = (oldest + jax.random.randint(k_r, (batch_size,), 0, buf.size)) % buf.rows
+        r_env = jax.random.randint(k_e, (batch_size,), 0, buf.state.shape[1])
+        return mix_goals(k_m, mixture, future, current, buf.next_goal[r_row, r_env])
+
+    goal = goals(critic_goals, k, k_mix)
+    actor_goal = None
+    if actor_goals is not None:
+        k_a = k if actor_goals.geometric == critic_goals.geometric else future_offset(
+            k_actor, limit, discount, actor_goals.geometric)
+        actor_goal = goals(actor_goals, k_a, k_rand)
+    return Batch(state=state, action=buf.action[row, env], goal=goal, actor_goal=actor_goal)

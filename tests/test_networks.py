@@ -126,7 +126,7 @@ def test_dense_norm_act_vjp_equals_autodiff_with_leading_axes() -> None:
 
 def test_cpu_compiler_options_compile_and_give_the_same_update() -> None:
     from crl.agent import CRLAgent, cpu_compiler_options
-    from crl.buffer import Batch
+    from crl.relabel import Batch
 
     agent = CRLAgent(AgentConfig(depth=4, width=32, repr_dim=8), 4, 2, 2)
     ks = jax.random.split(jax.random.PRNGKey(0), 4)
