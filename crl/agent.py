@@ -105,6 +105,12 @@ class CRLAgent:
         psi = self.g_net.apply(params.g_encoder, batch.goal)
         return pairwise_logits(phi, psi, self.config.energy)
 
+    def paired_logits(self, params: AgentParams, state: jax.Array, action: jax.Array, goal: jax.Array) -> jax.Array:
+        """[B] critic logits f(s_i, a_i, g_i) (higher = closer; the geodesicity probe scores these)."""
+        phi = self.sa_net.apply(params.sa_encoder, jnp.concatenate([state, action], -1))
+        psi = self.g_net.apply(params.g_encoder, goal)
+        return paired_energy(phi, psi, self.config.energy)
+
     def update(self, st: AgentState, batch: Batch, key: jax.Array) -> tuple[AgentState, dict[str, jax.Array]]:
         """One SGD step of critic, actor and alpha; returns the new state and scalar metrics."""
         c, p = self.config, st.params

@@ -8,6 +8,8 @@ number of epochs done. `load_checkpoint(path)` rebuilds the trainer from the sto
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -101,3 +103,53 @@ def _step(mngr: ocp.CheckpointManager, step: int | None) -> int:
         raise ConfigError(f"no checkpoint {'found' if step is None else step} in {mngr.directory}; "
                           f"available: {list(mngr.all_steps())}")
     return step
+
+
+# ---- loading any run as an agent or a policy (evaluators, collectors, fine-tuning) ---------------------------------
+@dataclass(frozen=True)
+class LoadedAgent:
+    """A run's agent: the static `CRLAgent`, its evaluation params (critic + the evaluated actor), the env spec
+    (a dict with `layout_text`: `crl.envs.env_from_spec` rebuilds the env), the run's kind and checkpoint step."""
+
+    agent: Any
+    params: Any
+    env_spec: dict[str, Any]
+    kind: str
+    step: int
+    config: dict[str, Any]
+    run_dir: Path
+
+    def act(self, obs: jax.Array) -> jax.Array:
+        """Deterministic actions (tanh of the mean) for observations [N, observation_size]; jit-able."""
+        return self.agent.policy(self.params, obs, jax.random.PRNGKey(0), deterministic=True)
+
+
+@dataclass(frozen=True)
+class LoadedPolicy:
+    """A run's deterministic actor as a function of observations, with the env spec it acts in."""
+
+    env_spec: dict[str, Any]
+    act: Callable[[jax.Array], jax.Array]
+    kind: str
+    step: int
+    run_dir: Path
+
+
+def load_agent(path: str | Path, step: int | None = None) -> LoadedAgent:
+    """The agent and evaluation params of any run folder (latest checkpoint unless `step`)."""
+    from crl.agent import CRLAgent
+    from crl.train import Trainer
+
+    config, ts = load_checkpoint(path, step)
+    run_dir = Path(path).absolute()
+    run_dir = run_dir.parent if run_dir.name == "checkpoints" else run_dir
+    env_spec = Trainer(config).env.spec.to_dict()
+    agent = CRLAgent(config.agent, env_spec["state_size"], env_spec["action_size"], env_spec["goal_size"])
+    params = ts.agent.params.replace(actor=ts.actor_ema)
+    return LoadedAgent(agent, params, env_spec, "online", int(ts.epoch), config.to_dict(), run_dir)
+
+
+def load_policy(path: str | Path, step: int | None = None) -> LoadedPolicy:
+    """A run's env spec and deterministic actor (jit-able `act(obs) -> actions`), without building a trainer."""
+    la = load_agent(path, step)
+    return LoadedPolicy(la.env_spec, la.act, la.kind, la.step, la.run_dir)
