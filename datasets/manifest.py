@@ -41,6 +41,7 @@ def build_manifest(
     return {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
+        "kind": "data",
         "id": str(dsid),
         "created": created,
         "parent": parent,
@@ -68,11 +69,23 @@ def check_manifest(m: Any, where: str) -> dict[str, Any]:
         raise DatasetError(
             f"{where} has format_version {m.get('format_version')}; this crl reads {FORMAT_VERSION}"
         )
+    kind = m.get("kind", "data")
+    missing = [k for k in ("id", "created", "env_spec", "fields", "totals", "content_hash") if k not in m]
+    if missing:
+        raise DatasetError(f"{where} is missing manifest key {missing[0]!r}")
     try:
-        shards = m["shards"]
-        if m["content_hash"] != content_hash([s["sha256"] for s in shards]):
+        if kind == "data":  # data versions hash their shards
+            shards = m["shards"]
+            hashes, rows = [s["sha256"] for s in shards], sum(int(s["rows"]) for s in shards)
+        elif kind == "split":  # splits hash their index; their transitions live in the parent
+            hashes, rows = [m["split"]["sha256"]], int(m["split"]["transitions"])
+            if not (m["parent"]["id"] and m["parent"]["content_hash"]):
+                raise DatasetError(f"{where}: a split must name its parent's id and content hash")
+        else:
+            raise DatasetError(f"{where} has kind {kind!r}; this crl reads 'data' and 'split' versions")
+        if m["content_hash"] != content_hash(hashes):
             raise DatasetError(f"{where}: content_hash does not match its shard hashes (manifest edited?)")
-        if m["totals"]["transitions"] != sum(int(s["rows"]) for s in shards):
+        if m["totals"]["transitions"] != rows:
             raise DatasetError(f"{where}: totals do not match its shard list")
     except (KeyError, TypeError) as e:
         raise DatasetError(f"{where} is missing manifest key {e}") from e

@@ -51,8 +51,43 @@ class DatasetReader:
     def shards(self) -> list[zarr.Group]:
         """The shard groups, opened once."""
         if self._shards is None:
-            self._shards = [open_shard(self.loc, f"{self.rel}/{s['path']}") for s in self.manifest["shards"]]
+            groups = []
+            for s in self.manifest["shards"]:
+                try:
+                    groups.append(open_shard(self.loc, f"{self.rel}/{s['path']}"))
+                except DatasetError:
+                    raise DatasetError(self._damaged(s["path"], "is missing or not a Zarr v3 group")) from None
+            self._shards = groups
         return self._shards
+
+    def _damaged(self, shard_path: str, what: str) -> str:
+        return (f"{self.id}: shard {shard_path} {what}; the version is damaged: run `crl-data verify {self.id}` "
+                f"(then restore or re-create it)")
+
+    def _array(self, s: int, name: str) -> zarr.Array:
+        """Field `name` of shard s; a missing or misshapen array raises DatasetError naming version and shard."""
+        path = self.manifest["shards"][s]["path"]
+        try:
+            arr = self.shards()[s][name]
+        except KeyError:
+            raise DatasetError(self._damaged(path, f"has no array {name!r}")) from None
+        if not isinstance(arr, zarr.Array):
+            raise DatasetError(self._damaged(path, f"has a group where array {name!r} belongs"))
+        rec = self.manifest["shards"][s]
+        lead = rec["episodes"] + 1 if name == OFFSETS else rec["episodes"] if is_episode_field(name) else rec["rows"]
+        want = (lead,) if name == OFFSETS else (lead, *self.manifest["fields"][name]["shape"])
+        if tuple(arr.shape) != want:
+            raise DatasetError(self._damaged(path, f"array {name!r} has shape {arr.shape}, expected {want}"))
+        return arr
+
+    def _read(self, s: int, name: str, sel: Any = Ellipsis) -> np.ndarray:
+        """Decode `name[sel]` of shard s; decoding failures (corrupt chunks) raise DatasetError, not a traceback."""
+        arr = self._array(s, name)
+        try:
+            return arr[sel]
+        except Exception as e:  # noqa: BLE001 - codecs raise many kinds on corrupt bytes
+            path = self.manifest["shards"][s]["path"]
+            raise DatasetError(self._damaged(path, f"array {name!r} cannot be decoded ({type(e).__name__})")) from e
 
     @cached_property
     def _row_starts(self) -> np.ndarray:
@@ -66,8 +101,8 @@ class DatasetReader:
     def episode_offsets(self) -> np.ndarray:
         """Global episode offsets [E+1]: episode e is transitions offsets[e]:offsets[e+1]."""
         parts = [np.zeros(1, np.int64)]
-        for g, base in zip(self.shards(), self._row_starts[:-1], strict=True):
-            parts.append(np.asarray(g[OFFSETS][1:], dtype=np.int64) + base)
+        for s, base in enumerate(self._row_starts[:-1]):
+            parts.append(np.asarray(self._read(s, OFFSETS, slice(1, None)), dtype=np.int64) + base)
         return np.concatenate(parts)
 
     def _check_field(self, name: str) -> None:
@@ -79,7 +114,7 @@ class DatasetReader:
         import dask.array as da  # imported on use: keeps `crl-data` start-up fast
 
         self._check_field(name)
-        parts = [da.from_zarr(g[name]) for g in self.shards()]
+        parts = [da.from_zarr(self._array(s, name)) for s in range(len(self.shards()))]
         return da.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
 
     def _locate(self, i: int) -> tuple[int, int]:
@@ -92,20 +127,21 @@ class DatasetReader:
     def episode(self, i: int, fields: Iterable[str] | None = None) -> dict[str, np.ndarray]:
         """Episode i: per-transition fields [T, ...] and per-episode fields (final_*, ep_*) as [...]."""
         s, j = self._locate(i)
-        g = self.shards()[s]
-        off = np.asarray(g[OFFSETS][j:j + 2])
+        off = np.asarray(self._read(s, OFFSETS, slice(j, j + 2)))
         out: dict[str, np.ndarray] = {}
         for name in fields or self.fields:
             self._check_field(name)
-            out[name] = g[name][j] if is_episode_field(name) else g[name][int(off[0]):int(off[1])]
+            out[name] = self._read(s, name, j if is_episode_field(name) else slice(int(off[0]), int(off[1])))
         return out
 
     def iter_episodes(self, fields: Iterable[str] | None = None) -> Iterator[dict[str, np.ndarray]]:
         """Episodes in order, reading each shard once (fast full scans)."""
         names = list(fields or self.fields)
-        for g in self.shards():
-            data = {n: g[n][...] for n in names}
-            off = np.asarray(g[OFFSETS][...])
+        for n in names:
+            self._check_field(n)
+        for s in range(len(self.shards())):
+            data = {n: self._read(s, n) for n in names}
+            off = np.asarray(self._read(s, OFFSETS))
             for j in range(off.size - 1):
                 yield {n: (v[j] if is_episode_field(n) else v[off[j]:off[j + 1]]) for n, v in data.items()}
 
@@ -123,14 +159,15 @@ class DatasetReader:
             lead = self.num_episodes if is_episode_field(n) else self.num_transitions
             out[n] = np.empty((lead, *spec[n]["shape"]), dtype=np.dtype(spec[n]["dtype"]))
         jobs = []
-        for s, g in enumerate(self.shards()):
+        for s in range(len(self.shards())):
             for n in names:
+                self._array(s, n)  # a missing array fails here, before any decoding
                 starts = self._episode_starts if is_episode_field(n) else self._row_starts
-                jobs.append((g, n, int(starts[s]), int(starts[s + 1])))
+                jobs.append((s, n, int(starts[s]), int(starts[s + 1])))
 
-        def read(job: tuple[zarr.Group, str, int, int]) -> None:
-            g, n, a, b = job
-            out[n][a:b] = g[n][...]
+        def read(job: tuple[int, str, int, int]) -> None:
+            s, n, a, b = job
+            out[n][a:b] = self._read(s, n)
 
         with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
             list(pool.map(read, jobs))

@@ -79,9 +79,20 @@ class DatasetStore:
                 continue
         return sorted(out)
 
+    def scan(self) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+        """Manifests of every readable committed version, and (id, problem) for each whose manifest is damaged
+        (truncated, not JSON, inconsistent): one damaged version never hides the others."""
+        good, broken = [], []
+        for i in self.ids():
+            try:
+                good.append(self.manifest(str(i)))
+            except DatasetError as e:
+                broken.append((str(i), str(e)))
+        return good, broken
+
     def list(self) -> list[dict[str, Any]]:
-        """Manifests of every committed version, sorted by id."""
-        return [self.manifest(str(i)) for i in self.ids()]
+        """Manifests of every readable committed version, sorted by id (`scan()` also names damaged ones)."""
+        return self.scan()[0]
 
     def exists(self, dataset_id: str) -> bool:
         dsid = parse_id(dataset_id)
@@ -100,9 +111,15 @@ class DatasetStore:
         return check_manifest(m, self.loc.uri(rel))
 
     def open(self, dataset_id: str) -> DatasetReader:
-        """A reader over a committed version."""
+        """A reader over a committed version; for a split (manifest kind "split") one whose episodes are its
+        segments, read from the parent (DatasetError when the parent is gone or changed)."""
         dsid = parse_id(dataset_id)
-        return DatasetReader(self.loc, dsid, self.manifest(dataset_id))
+        m = self.manifest(dataset_id)
+        if m.get("kind") == "split":
+            from crl.datasets.split_reader import open_split
+
+            return open_split(self, dsid, m)
+        return DatasetReader(self.loc, dsid, m)
 
     # -- writing -------------------------------------------------------------------------------------------
     def begin(
@@ -171,10 +188,23 @@ class DatasetStore:
         target = str(parse_id(dataset_id))
         return [m["id"] for m in self.list() if (m.get("parent") or {}).get("id") == target]
 
-    def remove(self, dataset_id: str) -> None:
-        """Delete a committed version, or an unfinished staging version of that id."""
+    def dependents(self, dataset_id: str) -> list[str]:
+        """Splits of `dataset_id`: committed versions that read their data from it (they break without it)."""
+        target = str(parse_id(dataset_id))
+        return [m["id"] for m in self.list()
+                if m.get("kind") == "split" and (m.get("parent") or {}).get("id") == target]
+
+    def remove(self, dataset_id: str, force: bool = False) -> None:
+        """Delete a committed version, or an unfinished staging version of that id.
+
+        Removing a version that splits read their data from is refused (naming them) unless `force`.
+        """
         dsid = parse_id(dataset_id)
         if self.loc.exists(version_rel(dsid)):
+            deps = [] if force else self.dependents(str(dsid))
+            if deps:
+                raise DatasetError(f"{dsid} has splits that read their data from it: {', '.join(deps)}; remove "
+                                   f"them first (`crl-data rm ID`), or pass --force to leave them unreadable")
             self.loc.remove_tree(version_rel(dsid))
         elif self.loc.exists(staging_rel(dsid)):
             self.loc.remove_tree(staging_rel(dsid))

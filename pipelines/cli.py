@@ -15,7 +15,8 @@ from crl.cli_common import run_group
 from crl.datasets.store import DatasetStore
 
 #: Modules whose `COMMANDS` (a list of click commands/groups) are added to the group, in this order.
-COMMAND_MODULES = ["crl.pipelines.cmd_datasets", "crl.pipelines.cmd_interop", "crl.pipelines.cmd_collect"]
+COMMAND_MODULES = ["crl.pipelines.cmd_datasets", "crl.pipelines.cmd_interop", "crl.pipelines.cmd_collect",
+                   "crl.pipelines.cmd_split"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,7 +29,7 @@ COMMAND_MODULES = ["crl.pipelines.cmd_datasets", "crl.pipelines.cmd_interop", "c
 )
 @click.pass_context
 def cli(ctx: click.Context, root: str) -> None:
-    """Versioned, sharded Zarr trajectory datasets: collect, list, show, verify, rm, export, import."""
+    """Versioned, sharded Zarr trajectory datasets: collect, list, show, verify, rm, split, export, import."""
     ctx.obj = {"root": root}
 
 

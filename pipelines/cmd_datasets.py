@@ -6,6 +6,7 @@ import json
 
 import click
 
+from crl.datasets.ids import parse_id
 from crl.pipelines.cli import get_store
 
 
@@ -21,27 +22,40 @@ def human_bytes(n: float) -> str:
 @click.command("list")
 @click.option("--all", "show_all", is_flag=True, help="Also list unfinished (staging) versions.")
 @click.pass_context
-def list_cmd(ctx: click.Context, show_all: bool) -> None:
-    """One row per committed version: id, episodes, transitions, size, env, created."""
+def list_cmd(ctx: click.Context, show_all: bool) -> int:
+    """One row per committed version: id, episodes, transitions, size, env, created, note (splits say what they
+    split). A version whose manifest cannot be read is listed as BROKEN (details on stderr) and the exit status
+    is 1; the others are listed as usual."""
     store = get_store(ctx)
-    manifests = store.list()
+    manifests, broken = store.scan()
     staged = [store.staging(str(i)) for i in store.staging_ids()] if show_all else []
-    if not manifests and not staged:
+    if not manifests and not staged and not broken:
         click.echo(f"no datasets under {store.root}", err=True)
-        return
-    rows = [("ID", "EPISODES", "TRANSITIONS", "SIZE", "ENV", "CREATED")]
-    for m in manifests:
+        return 0
+    rows = [("ID", "EPISODES", "TRANSITIONS", "SIZE", "ENV", "CREATED", "NOTE")]
+    bad = dict(broken)
+    for m in sorted([*manifests, *({"id": i} for i in bad)], key=lambda m: parse_id(m["id"])):
+        if m["id"] in bad:
+            rows.append((m["id"], "-", "-", "-", "-", "-", "BROKEN manifest"))
+            continue
         t = m["totals"]
+        note = ""
+        if m.get("kind") == "split":
+            note = f"split of {m['parent']['id']} (max {m['split']['max_cells']} cells)"
         rows.append((m["id"], str(t["episodes"]), str(t["transitions"]), human_bytes(t["bytes"]),
-                     str(m["env_spec"].get("name", "?")), m["created"]))
+                     str(m["env_spec"].get("name", "?")), m["created"], note))
     for st in staged:
         done = st.completed().values()
         nbytes = sum(r["bytes"] for r in st.shard_records())
         rows.append((f"{st.id} (staging)", str(sum(d["episodes"] for d in done)), str(sum(d["rows"] for d in done)),
-                     human_bytes(nbytes), str(st.env_spec.get("name", "?")), st.info.get("started", "?")))
+                     human_bytes(nbytes), str(st.env_spec.get("name", "?")), st.info.get("started", "?"), ""))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    for i, why in broken:
+        click.echo(f"crl-data: {i} is damaged: {' '.join(why.split())}; restore its manifest.json or remove it "
+                   f"with `crl-data rm {i}`", err=True)
+    return 1 if broken else 0
 
 
 @click.command("show")
@@ -66,6 +80,13 @@ def show_cmd(ctx: click.Context, dataset_id: str, as_json: bool) -> None:
     click.echo(f"totals       {t['episodes']} episodes, {t['transitions']} transitions, {t['shards']} shards, "
                f"{human_bytes(t['bytes'])} ({m['compression']})")
     click.echo(f"content hash {m['content_hash']}")
+    if m.get("kind") == "split":
+        sp = m["split"]
+        click.echo(f"split        {sp['method']} of {m['parent']['id']}: {sp['rule']}")
+        click.echo(f"             {sp['segments']} segments ({sp['transitions']} of {sp['parent_transitions']} "
+                   f"transitions); dropped {sp['dropped_segments']} segments shorter than {sp['min_length']} and "
+                   f"{sp['dropped_transitions']} transitions in all; {sp['tasks']} evaluation tasks "
+                   f"({sp['test_tasks']} beyond {sp['max_cells']} cells, diameter {sp['diameter']})")
     if m.get("provenance"):
         click.echo("provenance   " + json.dumps(m["provenance"], sort_keys=True))
     click.echo("fields       " + ", ".join(f"{k} {v['dtype']}{v['shape']}" for k, v in m["fields"].items()))
@@ -85,8 +106,10 @@ def verify_cmd(ctx: click.Context, dataset_id: str, scheduler: str | None) -> in
         why = s.error or f"sha256 {s.actual} != manifest {s.expected}"
         click.echo(f"MISMATCH {report.id} {s.path}: {why}")
     rate = report.bytes / max(report.seconds, 1e-9) / 2**20
-    status = "OK" if report.ok else f"FAILED ({len(report.bad)} of {len(report.shards)} shards)"
-    click.echo(f"{status} {report.id}: {len(report.shards)} shards, {human_bytes(report.bytes)} "
+    status = "OK" if report.ok else f"FAILED ({len(report.bad)} of {len(report.shards)} checks)"
+    inherited = sum(s.version is not None for s in report.shards)
+    what = f"{len(report.shards) - inherited} own + {inherited} parent" if inherited else f"{len(report.shards)}"
+    click.echo(f"{status} {report.id}: {what} shards, {human_bytes(report.bytes)} "
                f"in {report.seconds:.2f} s ({rate:.0f} MiB/s)")
     return 0 if report.ok else 1
 
@@ -94,23 +117,29 @@ def verify_cmd(ctx: click.Context, dataset_id: str, scheduler: str | None) -> in
 @click.command("rm")
 @click.argument("dataset_id")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True, help="Remove even a version that splits read their data from (they then "
+              "cannot be read until it is restored).")
 @click.pass_context
-def rm_cmd(ctx: click.Context, dataset_id: str, yes: bool) -> None:
-    """Delete a committed version (or an unfinished staging version) of DATASET_ID."""
-    store = get_store(ctx)
-    from crl.datasets.ids import parse_id
+def rm_cmd(ctx: click.Context, dataset_id: str, yes: bool, force: bool) -> None:
+    """Delete a committed version (or an unfinished staging version) of DATASET_ID.
 
+    A version that splits depend on is refused (naming them) unless --force."""
+    store = get_store(ctx)
     dsid = parse_id(dataset_id)
     if not store.exists(dataset_id) and dsid.version not in store.staging_versions(dsid.full_name):
         store.remove(dataset_id)  # raises the unknown-dataset error
-    what = "version" if store.exists(dataset_id) else "unfinished staging version"
-    kids = store.children(dataset_id) if store.exists(dataset_id) else []
+    committed = store.exists(dataset_id)
+    what = "version" if committed else "unfinished staging version"
+    deps = store.dependents(dataset_id) if committed else []
+    if deps and not force:
+        store.remove(dataset_id)  # raises the refusal naming the splits
+    kids = store.children(dataset_id) if committed else []
     if kids:
-        click.echo(f"note: {', '.join(kids)} name {dsid} as parent; their lineage will point at a removed version",
-                   err=True)
+        click.echo(f"note: {', '.join(kids)} name {dsid} as parent; their lineage will point at a removed version"
+                   + (f" and the splits {', '.join(deps)} cannot be read" if deps else ""), err=True)
     if not yes:
         click.confirm(f"delete {what} {dsid} under {store.root}?", abort=True, err=True)
-    store.remove(dataset_id)
+    store.remove(dataset_id, force=force)
     click.echo(f"removed {dsid}")
 
 
