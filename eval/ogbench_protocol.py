@@ -1,0 +1,409 @@
+"""OGBench's own evaluation protocol for crl policies: its Gymnasium locomaze env, its 5 fixed tasks, its success.
+
+Protocol (OGBench `impls/main.py` + `impls/utils/evaluation.py`, v1.x): for task_id = 1..5 run N episodes of
+`env.reset(options=dict(task_id=task_id, render_goal=False))`, acting until `terminated or truncated` (the env
+terminates when the agent is within the goal tolerance, 1.0 for point and 0.5 for ant/humanoid, and truncates at
+1000 steps); an episode's success is the final step's `info['success']`; a task's success is the mean over its
+episodes; the overall success is the mean over the 5 tasks (OGBench's `evaluation/overall_success`). Actions are
+clipped to [-1, 1] as OGBench does. OGBench's default is 20 episodes per task (`--eval_episodes`).
+
+Observation layout (what a crl policy sees): crl actors act on `concat(state, goal)`. A learner trained on an
+OGBench dataset imported with `crl-data import ogbench` (crl.datasets.ogbench_io) has state = the full env
+observation (`state_size` = the observation dimension) and goal = the goal observation's `goal_indices` (default
+(0, 1), the x-y position), because the import sets `achieved_goal = observation[:, goal_indices]`. So here
+`policy_input = concat(ob, info['goal'][goal_indices])` with `goal_indices` read from the run's env spec, and the
+sizes are checked against the env (a mismatch is a one-line CrlError naming both).
+
+Randomness: OGBench draws start/goal noise (and teleports) from NumPy's global generator; this module seeds it
+(and each env's `reset(seed=...)`) from `seed` and restores the global state afterwards. Episodes run in lockstep
+over `num_envs` env copies with one batched policy call per step (same episodes, same semantics as OGBench's
+one-at-a-time loop; numbers depend on the seed and on `num_envs`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crl.errors import CrlError
+
+PREFIX = "ogbench:"
+INSTALL_HINT = 'OGBench is not installed; install the extra: pip install -e ".[ogbench]"'
+DEFAULT_EPISODES = 20
+"""OGBench's `--eval_episodes` default (episodes per task)."""
+ORACLE_NOISE = 0.2
+"""Action noise of policy 'oracle' (OGBench's generator default): the noiseless expert can stick on a wall corner
+(1 of 20 medium-maze episodes did, at seed 0)."""
+
+_NAME = re.compile(r"^(?P<loco>point|ant|humanoid)maze-(?P<size>medium|large|giant|teleport)"
+                   r"(?:-(?P<kind>navigate|stitch|explore))?-v(?P<version>\d+)$")
+ENV_NAMES = tuple(f"{loco}maze-{size}-navigate-v0" for loco in ("point", "ant")
+                  for size in ("medium", "large", "giant", "teleport"))
+"""The state-based locomaze navigate datasets this protocol is documented for (stitch/explore and humanoidmaze
+names map onto the same envs and tasks)."""
+
+
+class OgbenchMissingError(CrlError):
+    """The optional `ogbench` package is not installed."""
+
+
+class OgbenchEnvError(CrlError):
+    """An `ogbench:` name this protocol does not know, or a policy that does not fit the env."""
+
+
+def is_ogbench(env: str | None) -> bool:
+    """True for `ogbench:...` env names (the goals command's branch)."""
+    return bool(env) and str(env).startswith(PREFIX)
+
+
+def require_ogbench() -> Any:
+    """Import ogbench (which registers its Gymnasium envs) or raise OgbenchMissingError with the install line."""
+    try:
+        import ogbench
+    except ImportError:
+        raise OgbenchMissingError(INSTALL_HINT) from None
+    return ogbench
+
+
+def env_id(name: str) -> str:
+    """'ogbench:pointmaze-medium-navigate-v0' (a dataset name, as `crl-data import ogbench` names the env) or
+    'ogbench:pointmaze-medium-v0' -> OGBench's Gymnasium id 'pointmaze-medium-v0'."""
+    bare = name[len(PREFIX):] if name.startswith(PREFIX) else name
+    m = _NAME.match(bare)
+    if m is None or (m["loco"] == "humanoid" and m["size"] == "teleport"):
+        raise OgbenchEnvError(f"{name!r} is not an OGBench state-based locomaze env; use e.g. "
+                              f"{', '.join(PREFIX + n for n in ENV_NAMES[:2])}, ... ({PREFIX}<point|ant>maze-"
+                              f"<medium|large|giant|teleport>-navigate-v0)")
+    return f"{m['loco']}maze-{m['size']}-v{m['version']}"
+
+
+def make_env(name: str, max_episode_steps: int | None = None) -> Any:
+    """OGBench's Gymnasium env for `name` (as `ogbench.make_env_and_datasets(..., env_only=True)` builds it)."""
+    require_ogbench()
+    import gymnasium
+
+    kw = {} if max_episode_steps is None else {"max_episode_steps": int(max_episode_steps)}
+    return gymnasium.make(env_id(name), **kw)
+
+
+# ---- policies -------------------------------------------------------------------------------------------------------
+BatchAct = Callable[[np.ndarray, np.ndarray, list[Any]], np.ndarray]
+"""`act(obs [K, ob_dim], goals [K, goal_ob_dim], envs) -> actions [K, action_dim]` (envs: the K gym envs)."""
+
+
+@dataclass(frozen=True)
+class OgbPolicy:
+    """A policy that acts in OGBench envs, with what identifies it in results."""
+
+    name: str
+    act: BatchAct
+    info: dict[str, Any]
+
+
+def checkpoint_policy(run_dir: str | Path, env: Any, step: int | None = None) -> OgbPolicy:
+    """A crl run's deterministic actor on `concat(ob, goal_ob[goal_indices])` (see the module docstring)."""
+    import jax
+    import jax.numpy as jnp
+
+    from crl.checkpoint import load_policy
+
+    lp = load_policy(run_dir, step)
+    spec = lp.env_spec
+    ob_dim = int(np.prod(env.observation_space.shape))
+    act_dim = int(np.prod(env.action_space.shape))
+    gi = np.asarray(spec.get("goal_indices") or [], dtype=np.int64)
+    problems = []
+    if int(spec["state_size"]) != ob_dim:
+        problems.append(f"state size {spec['state_size']} (env observation: {ob_dim})")
+    if int(spec["action_size"]) != act_dim:
+        problems.append(f"action size {spec['action_size']} (env: {act_dim})")
+    if len(gi) != int(spec["goal_size"]) or (len(gi) and gi.max() >= ob_dim):
+        problems.append(f"goal indices {gi.tolist()} for goal size {spec['goal_size']}")
+    if problems:
+        raise OgbenchEnvError(
+            f"run {run_dir} (env {spec.get('name')!r}) does not fit OGBench's {env.spec.id}: "
+            f"{'; '.join(problems)}; evaluate a run trained on a dataset imported with `crl-data import ogbench` "
+            f"from the same env")
+    fn = jax.jit(lp.act)
+
+    def act(obs: np.ndarray, goals: np.ndarray, envs: list[Any]) -> np.ndarray:
+        x = np.concatenate([obs, goals[:, gi]], axis=1).astype(np.float32)
+        return np.asarray(fn(jnp.asarray(x)), dtype=np.float32)
+
+    return OgbPolicy(f"checkpoint:{run_dir}", act, {
+        "kind": lp.kind, "checkpoint_step": lp.step, "run_dir": str(lp.run_dir), "trained_env": spec.get("name"),
+        "observation_layout": f"concat(observation[{ob_dim}], goal_observation[{gi.tolist()}])"})
+
+
+def random_policy(env: Any, seed: int) -> OgbPolicy:
+    """Uniform actions in the env's action box (seeded)."""
+    rng = np.random.default_rng(seed)
+    low, high = env.action_space.low.astype(np.float32), env.action_space.high.astype(np.float32)
+
+    def act(obs: np.ndarray, goals: np.ndarray, envs: list[Any]) -> np.ndarray:
+        return rng.uniform(low, high, (len(obs), *low.shape)).astype(np.float32)
+
+    return OgbPolicy("random", act, {"kind": "random"})
+
+
+def oracle_policy(env: Any, noise: float = 0.0, seed: int = 0) -> OgbPolicy:
+    """OGBench's point-maze expert (data_gen_scripts/generate_locomaze.py): move at full speed towards the BFS
+    oracle subgoal `env.get_oracle_subgoal(xy, goal_xy)`, plus Gaussian action noise `noise`. Point mazes only:
+    ant and humanoid need OGBench's trained low-level experts, which do not ship with the package."""
+    if not env.spec.id.startswith("pointmaze"):
+        raise OgbenchEnvError(f"policy 'oracle' is only defined for OGBench point mazes (got {env.spec.id}): ant "
+                              f"and humanoid need OGBench's trained experts; use checkpoint:RUN_DIR or random")
+    rng = np.random.default_rng(seed)
+
+    def act(obs: np.ndarray, goals: np.ndarray, envs: list[Any]) -> np.ndarray:
+        out = np.zeros((len(envs), 2), np.float32)
+        for i, e in enumerate(envs):
+            u = e.unwrapped
+            xy = u.get_xy()
+            sub, _ = u.get_oracle_subgoal(xy, np.asarray(u.cur_goal_xy))
+            d = np.asarray(sub) - xy
+            out[i] = d / (np.linalg.norm(d) + 1e-6)
+        if noise > 0:
+            out = out + rng.normal(0.0, noise, out.shape)
+        return np.clip(out, -1.0, 1.0).astype(np.float32)
+
+    return OgbPolicy("oracle", act, {"kind": "oracle", "action_noise": noise})
+
+
+def make_policy(name: str, env: Any, seed: int = 0, step: int | None = None) -> OgbPolicy:
+    """'checkpoint:RUN_DIR', 'random' or 'oracle' (point mazes) -> an OgbPolicy for `env`."""
+    if name.startswith("checkpoint:"):
+        return checkpoint_policy(name[len("checkpoint:"):], env, step)
+    if name == "random":
+        return random_policy(env, seed)
+    if name == "oracle":
+        return oracle_policy(env, noise=ORACLE_NOISE, seed=seed)
+    raise OgbenchEnvError(f"unknown policy {name!r}; use checkpoint:RUN_DIR, oracle or random")
+
+
+# ---- the protocol ---------------------------------------------------------------------------------------------------
+class _GlobalNumpySeed:
+    """Seed NumPy's global generator (OGBench draws its reset noise from it) and restore it on exit."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def __enter__(self) -> None:
+        self.saved = np.random.get_state()
+        np.random.seed(self.seed)
+
+    def __exit__(self, *exc: object) -> None:
+        np.random.set_state(self.saved)
+
+
+def wilson(successes: float, n: int, z: float = 1.959963984540054) -> list[float]:
+    """95% Wilson score interval of a success rate."""
+    if n <= 0:
+        return [math.nan, math.nan]
+    p = successes / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return [max(0.0, c - h), min(1.0, c + h)]
+
+
+def rollout_tasks(
+    envs: list[Any],
+    policy: OgbPolicy,
+    tasks: list[int],
+    episodes: int,
+    seed: int,
+    trace_every: int = 10,
+) -> list[dict[str, Any]]:
+    """Every (task, episode) pair, run in lockstep on `envs` (an env takes the next pair when its episode ends).
+
+    Returns one record per episode: task_id, success (final info['success']), steps, the first episode of each
+    task also with its x-y trace (every `trace_every` steps) for plots."""
+    queue = [(t, e) for t in tasks for e in range(episodes)]
+    k = len(envs)
+    ob_dim = int(np.prod(envs[0].observation_space.shape))
+    obs = np.zeros((k, ob_dim), np.float32)
+    goal_dim = int(np.prod(envs[0].unwrapped.get_ob().shape))  # state-based locomaze: the goal is an observation
+    goals = np.zeros((k, goal_dim), np.float32)
+    job: list[tuple[int, int] | None] = [None] * k
+    steps = np.zeros(k, np.int64)
+    traces: dict[int, list[list[float]]] = {}
+    out: list[dict[str, Any]] = []
+    first_reset = [True] * k
+
+    def start(i: int) -> None:
+        if not queue:
+            job[i] = None
+            return
+        job[i] = queue.pop(0)
+        kw: dict[str, Any] = {"options": {"task_id": job[i][0], "render_goal": False}}
+        if first_reset[i]:
+            kw["seed"] = seed + i
+            first_reset[i] = False
+        ob, info = envs[i].reset(**kw)
+        obs[i] = ob
+        goals[i] = np.asarray(info["goal"], np.float32).ravel()
+        steps[i] = 0
+        if job[i][1] == 0:
+            traces[job[i][0]] = [list(map(float, envs[i].unwrapped.get_xy()))]
+
+    with _GlobalNumpySeed(seed):
+        for i in range(k):
+            start(i)
+        while any(j is not None for j in job):
+            actions = np.clip(policy.act(obs, goals, envs), -1.0, 1.0)
+            for i in range(k):
+                if job[i] is None:
+                    continue
+                ob, _r, terminated, truncated, info = envs[i].step(actions[i])
+                obs[i] = ob
+                steps[i] += 1
+                task, ep = job[i]
+                if ep == 0 and (steps[i] % trace_every == 0 or terminated or truncated):
+                    traces[task].append(list(map(float, envs[i].unwrapped.get_xy())))
+                if terminated or truncated:
+                    rec: dict[str, Any] = {"task_id": task, "episode": ep, "success": float(info["success"]),
+                                           "steps": int(steps[i])}
+                    if ep == 0:
+                        rec["trace_xy"] = traces[task]
+                    out.append(rec)
+                    start(i)
+    out.sort(key=lambda r: (r["task_id"], r["episode"]))
+    return out
+
+
+def evaluate_ogbench(
+    env_name: str,
+    policy: str,
+    episodes: int = DEFAULT_EPISODES,
+    seed: int = 0,
+    num_envs: int | None = None,
+    max_episode_steps: int | None = None,
+    tasks: list[int] | None = None,
+    step: int | None = None,
+    out_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Run OGBench's evaluation of `policy` ('checkpoint:RUN_DIR', 'random', 'oracle') in `env_name`
+    ('ogbench:pointmaze-medium-navigate-v0', ...); returns a JSON-able dict with per-task and overall success
+    (`overall_success`, also under `eval/success`) and, when `out_dir` is given, writes `ogbench_tasks.png` there.
+
+    `max_episode_steps` (default: the env's 1000) and `tasks` (default: all 5) deviate from the protocol and are
+    recorded in the result; `num_envs` env copies run in lockstep (default: `episodes`, at most 50)."""
+    ogbench = require_ogbench()
+    if episodes < 1:
+        raise OgbenchEnvError(f"episodes={episodes} must be >= 1 (OGBench uses {DEFAULT_EPISODES} per task)")
+    gid = env_id(env_name)
+    k = max(1, min(num_envs or min(episodes, 50), episodes * 5))
+    envs = [make_env(env_name, max_episode_steps) for _ in range(k)]
+    try:
+        u = envs[0].unwrapped
+        task_infos = list(u.task_infos)
+        all_tasks = list(range(1, len(task_infos) + 1))
+        chosen = all_tasks if tasks is None else [int(t) for t in tasks]
+        bad = [t for t in chosen if t not in all_tasks]
+        if bad:
+            raise OgbenchEnvError(f"task ids {bad} unknown; {gid} has tasks {all_tasks}")
+        pol = make_policy(policy, envs[0], seed, step)
+        records = rollout_tasks(envs, pol, chosen, episodes, seed)
+        limit = envs[0].spec.max_episode_steps
+    finally:
+        for e in envs:
+            e.close()
+    rows = []
+    for t in chosen:
+        recs = [r for r in records if r["task_id"] == t]
+        s = np.array([r["success"] for r in recs])
+        info = task_infos[t - 1]
+        rows.append({
+            "task_id": t, "task_name": info["task_name"], "init_ij": list(info["init_ij"]),
+            "goal_ij": list(info["goal_ij"]), "init_xy": [float(v) for v in info["init_xy"]],
+            "goal_xy": [float(v) for v in info["goal_xy"]], "episodes": len(recs), "success": float(s.mean()),
+            "ci95": wilson(float(s.sum()), len(recs)),
+            "mean_steps": float(np.mean([r["steps"] for r in recs])),
+            "mean_steps_success": (float(np.mean([r["steps"] for r in recs if r["success"]]))
+                                   if s.any() else None),
+            "trace_xy": next(r["trace_xy"] for r in recs if "trace_xy" in r),
+        })
+    overall = float(np.mean([r["success"] for r in rows]))
+    all_s = np.array([r["success"] for r in records])
+    result: dict[str, Any] = {
+        "evaluator": "goals", "protocol": "ogbench", "env": env_name if is_ogbench(env_name) else PREFIX + env_name,
+        "gym_id": gid, "policy": pol.name, "policy_info": pol.info, "episodes_per_task": episodes, "seed": seed,
+        "num_envs": k, "max_episode_steps": int(limit), "tasks": rows, "overall_success": overall,
+        "eval/success": overall, "ci95": {"eval/success": wilson(float(all_s.sum()), len(all_s))},
+        "episodes": len(records), "ogbench_version": getattr(ogbench, "__version__", None) or _dist_version(),
+        "deviations": [d for d in (
+            f"max_episode_steps={limit} (protocol: 1000)" if limit != 1000 else "",
+            f"tasks={chosen} (protocol: all {len(all_tasks)})" if chosen != all_tasks else "") if d],
+        "maze_map": np.asarray(u.maze_map).astype(int).tolist(),
+        "maze_unit": float(u._maze_unit), "maze_offset": [float(u._offset_x), float(u._offset_y)],
+    }
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        plot_tasks(result, out / "ogbench_tasks.png")
+        result["images"] = ["ogbench_tasks.png"]
+    return result
+
+
+def _dist_version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ogbench")
+    except PackageNotFoundError:
+        return None
+
+
+def plot_tasks(result: dict[str, Any], path: Path) -> None:
+    """Maze with each task's start, goal and first-episode trace, next to per-task success bars with 95% CIs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    maze = np.asarray(result["maze_map"])
+    unit, (ox, oy) = result["maze_unit"], result["maze_offset"]
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 4.2), gridspec_kw={"width_ratios": [1.2, 1]})
+    # cell (i, j) has centre xy = (j * unit - ox, i * unit - oy) (OGBench's ij_to_xy)
+    extent = (-0.5 * unit - ox, (maze.shape[1] - 0.5) * unit - ox, (maze.shape[0] - 0.5) * unit - oy,
+              -0.5 * unit - oy)
+    ax.imshow(maze, cmap="Greys", extent=extent, vmin=0, vmax=1.6)
+    colors = plt.get_cmap("tab10")
+    for n, row in enumerate(result["tasks"]):
+        c = colors(n % 10)
+        tr = np.asarray(row["trace_xy"])
+        if len(tr):
+            ax.plot(tr[:, 0], tr[:, 1], color=c, lw=1.2, alpha=0.8)
+        ax.plot(*row["init_xy"], "o", color=c, ms=7, mec="k")
+        ax.plot(*row["goal_xy"], "*", color=c, ms=13, mec="k")
+        ax.annotate(str(row["task_id"]), row["goal_xy"], textcoords="offset points", xytext=(6, 6), fontsize=8)
+    ax.set_ylim(extent[2], extent[3])
+    ax.set_title(f"{result['gym_id']}: tasks (o start, * goal, first episode)", fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    names = [r["task_name"] for r in result["tasks"]]
+    s = np.array([r["success"] for r in result["tasks"]])
+    lo = np.array([r["ci95"][0] for r in result["tasks"]])
+    hi = np.array([r["ci95"][1] for r in result["tasks"]])
+    bx.bar(names, s, color=[colors(i % 10) for i in range(len(s))], yerr=[s - lo, hi - s], capsize=3)
+    bx.axhline(result["overall_success"], color="k", ls="--", lw=1, label=f"overall {result['overall_success']:.2f}")
+    bx.set_ylim(0, 1.05)
+    bx.set_ylabel("success")
+    bx.set_title(f"{result['policy']} ({result['episodes_per_task']} episodes/task)", fontsize=9)
+    bx.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def summary_line(result: dict[str, Any]) -> str:
+    """One line for the terminal: overall and per-task success."""
+    per = "  ".join(f"{r['task_name']} {r['success']:.2f}" for r in result["tasks"])
+    return f"{result['env']} {result['policy']}: overall success {result['overall_success']:.3f}  ({per})"
