@@ -1,0 +1,74 @@
+"""Goal reaching: success rate, time at goal and final distance of a policy on an env's own task, with 95% CIs
+and a per-goal-cell table (`crl.evaluation.evaluate_goals`, the function the trainer evaluates with).
+
+Key: a checkpoint evaluated without `seed` uses the trainer's key for that checkpoint,
+`fold_in(PRNGKey(train_seed + 1), step)`, and the run's `num_eval_envs` episodes in the run's env, so the numbers
+equal the `eval/*` the trainer logged at that epoch in metrics.jsonl. `seed=S` uses `PRNGKey(S)` instead (any
+policy; default 0 for oracle/random).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jax
+
+from crl.eval.policies import Policy, resolve_policy
+from crl.eval.results import default_out, header, write_json
+from crl.evaluation import evaluate_goals, summarize_goals
+
+
+def eval_key(policy: Policy, seed: int | None) -> tuple[jax.Array, str]:
+    """(key, how it was made): the trainer's eval key for a checkpoint without `seed`, else PRNGKey(seed)."""
+    if seed is None and policy.loaded is not None:
+        train_seed = int(policy.loaded.config.get("seed", 0))
+        key = jax.random.fold_in(jax.random.PRNGKey(train_seed + 1), policy.step)
+        return key, f"trainer: fold_in(PRNGKey({train_seed} + 1), {policy.step})"
+    s = 0 if seed is None else int(seed)
+    return jax.random.PRNGKey(s), f"PRNGKey({s})"
+
+
+def goals_for(policy: Policy, episodes: int | None = None, seed: int | None = None) -> dict[str, Any]:
+    """Run `evaluate_goals` for a resolved policy; the summary (no files written). Episodes default to the run's
+    `num_eval_envs` for a checkpoint, else 64."""
+    if episodes is None:
+        episodes = int(policy.loaded.config.get("num_eval_envs", 64)) if policy.loaded is not None else 64
+    key, key_text = eval_key(policy, seed)
+    env = policy.env
+    fn = jax.jit(lambda k: evaluate_goals(env, policy.act, k, episodes, keyed=policy.keyed))
+    per_episode = jax.device_get(fn(key))
+    goal_cells = env.maze.goal_cells() if hasattr(env, "maze") else None
+    summary = summarize_goals(per_episode, goal_cells)
+    return {**header("goals", policy, seed, episodes, key=key_text), **summary}
+
+
+def run_goals(
+    policy: str,
+    env: str | None = None,
+    episodes: int | None = None,
+    seed: int | None = None,
+    out: str | Path | None = None,
+    episode_length: int | None = None,
+    step: int | None = None,
+    plot: bool = True,
+) -> dict[str, Any]:
+    """`crl-eval goals`: evaluate policy `policy` (`checkpoint:RUN_DIR`, `oracle`, `random`) in `env` (default:
+    the run's env) for `episodes` episodes; write `goals.json` (+ `goals.png`, goal cells coloured by success)
+    into `out` (default `RUN_DIR/eval`, or `eval_results/<kind>_<env>`) and return the result dict:
+    `eval/success`, `eval/time_at_goal`, `eval/final_dist`, `ci95`, `per_goal_cell`, plus the header fields
+    (run, checkpoint_step, env, seed, key, episodes, code_version, json/png paths)."""
+    overrides = {} if episode_length is None else {"episode_length": int(episode_length)}
+    pol = resolve_policy(policy, env, step=step, env_overrides=overrides)
+    result = goals_for(pol, episodes, seed)
+    out_dir = Path(out) if out is not None else default_out(pol, pol.env.spec.name)
+    if plot and hasattr(pol.env, "maze"):
+        from crl.eval.plots import plot_goals
+
+        png = out_dir / "goals.png"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        plot_goals(pol.env.maze, result, png)
+        result["png"] = str(png)
+    result["json"] = str(out_dir / "goals.json")
+    write_json(out_dir, "goals", result)
+    return result
