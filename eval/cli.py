@@ -65,7 +65,16 @@ def _ci(ci: list[float | None] | None, fmt: str = ".2f") -> str:
 @click.option("--episode-length", type=click.IntRange(min=2), default=None, help="Override the env's episode length.")
 def goals(policy: str, step: int | None, out: str | None, as_json: bool, env_name: str | None,
           episodes: int | None, seed: int | None, episode_length: int | None) -> None:
-    """Success rate, time at goal and final distance on the env's own task, with 95% CIs and per goal cell."""
+    """Success rate, time at goal and final distance on the env's own task, with 95% CIs and per goal cell.
+
+    With --env ogbench:<dataset or env> (e.g. ogbench:pointmaze-medium-navigate-v0): OGBench's own protocol, its
+    5 fixed tasks x --episodes (default 20) in its Gymnasium env, per-task and overall success."""
+    if env_name is not None and env_name.startswith("ogbench:"):  # crl.eval.ogbench_protocol (report helper's)
+        from crl.eval.ogbench_protocol import run_ogbench, summary_lines
+
+        r = run_ogbench(policy, env_name, episodes, seed, out, episode_length, step)
+        _emit(r, as_json, summary_lines(r))
+        return
     from crl.eval.goals import run_goals
 
     r = run_goals(policy, env_name, episodes, seed, out, episode_length, step)

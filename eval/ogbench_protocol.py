@@ -407,3 +407,53 @@ def summary_line(result: dict[str, Any]) -> str:
     """One line for the terminal: overall and per-task success."""
     per = "  ".join(f"{r['task_name']} {r['success']:.2f}" for r in result["tasks"])
     return f"{result['env']} {result['policy']}: overall success {result['overall_success']:.3f}  ({per})"
+
+
+def run_ogbench(
+    policy: str,
+    env: str,
+    episodes: int | None = None,
+    seed: int | None = None,
+    out: str | Path | None = None,
+    max_episode_steps: int | None = None,
+    step: int | None = None,
+    num_envs: int | None = None,
+) -> dict[str, Any]:
+    """`crl-eval goals --env ogbench:...`: `evaluate_ogbench` writing `goals.json` + `ogbench_tasks.png` into `out`
+    (default `RUN_DIR/eval/<env>` for a checkpoint, else `eval_results/<policy>_<env>`); returns the result with
+    `json` and `png` paths (the fields `crl-eval goals` prints)."""
+    from crl import code_version
+    from crl.eval.results import write_json
+
+    require_ogbench()
+    env_id(env)  # validate the name before anything is built
+    bare = env[len(PREFIX):] if is_ogbench(env) else env
+    if out is None:
+        if policy.startswith("checkpoint:"):
+            out = Path(policy[len("checkpoint:"):]) / "eval" / bare
+        else:
+            out = Path("eval_results") / f"{policy}_{bare}"
+    out_dir = Path(out)
+    r = evaluate_ogbench(env, policy, DEFAULT_EPISODES if episodes is None else episodes, 0 if seed is None else seed,
+                         num_envs, max_episode_steps, None, step, out_dir)
+    r["code_version"] = code_version()
+    r["png"] = str(out_dir / "ogbench_tasks.png")
+    r["json"] = str(out_dir / "goals.json")
+    write_json(out_dir, "goals", r)
+    return r
+
+
+def summary_lines(result: dict[str, Any]) -> list[str]:
+    """What `crl-eval goals --env ogbench:...` prints: overall and per-task success with 95% intervals."""
+    ci = result["ci95"]["eval/success"]
+    lines = [f"{result['policy']} on {result['env']} ({result['gym_id']}, OGBench protocol): "
+             f"{result['episodes_per_task']} episodes x {len(result['tasks'])} tasks, seed {result['seed']}",
+             f"  overall success {result['overall_success']:.3f} (all episodes [{ci[0]:.3f}, {ci[1]:.3f}])",
+             "  task    start    goal     episodes  success  95% CI          mean steps"]
+    for r in result["tasks"]:
+        lines.append(f"  {r['task_name']:6s}  {tuple(r['init_ij'])!s:8s} {tuple(r['goal_ij'])!s:8s} "
+                     f"{r['episodes']:8d}  {r['success']:7.3f}  [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}]  "
+                     f"{r['mean_steps']:10.1f}")
+    for d in result.get("deviations", []):
+        lines.append(f"  deviation from the protocol: {d}")
+    return lines
