@@ -48,6 +48,21 @@ def test_list_show_verify_rm(data_root: Path, capsys: pytest.CaptureFixture[str]
     assert code == 0 and not DatasetStore().exists(did)
 
 
+def test_list_flags_a_broken_manifest_and_lists_the_rest(data_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _make("test/a")
+    _make("test/b")
+    bad = data_root / "test/a/v0/manifest.json"
+    bad.chmod(0o644)
+    bad.write_text("{\"format\": \"crl-dataset\", \"format_vers")  # truncated mid-write by a foreign tool
+    code, out, err = run(capsys, "list")
+    lines = out.strip().splitlines()
+    assert code == 1 and lines[1].split() == ["test/a-v0", "-", "-", "-", "-", "-", "BROKEN", "manifest"]
+    assert lines[2].split()[:3] == ["test/b-v0", "3", "150"]
+    assert err.count("\n") == 1 and "test/a-v0 is damaged" in err and "crl-data rm test/a-v0" in err
+    code, _, err = run(capsys, "show", "test/a-v0")
+    assert code == 2 and "not valid JSON" in err
+
+
 @pytest.mark.parametrize(
     "argv, needle",
     [

@@ -206,3 +206,46 @@ def test_writer_copies_caller_buffers_and_accepts_out_of_order_episode_ids(data_
     r = store.open(st.commit()["id"])
     np.testing.assert_array_equal(r.load(["observation"])["observation"][:20], want)
     assert r.manifest["shards"][0]["first_episode_id"] == 1
+
+
+def test_damaged_shard_reads_raise_one_dataset_error(data_root: Path) -> None:
+    """A shard missing an array, or with a corrupt chunk, fails every read path with a DatasetError that names
+    the version and shard and points at `crl-data verify` (never a KeyError or a silent partial read)."""
+    import shutil
+
+    store = DatasetStore()
+    _write(store, "test/dmg", [episode_batch([60, 50], seed=0), episode_batch([70, 40], first_episode_id=2, seed=1)])
+    r = store.open("test/dmg-v0")
+    first, last = r.manifest["shards"][0]["path"], r.manifest["shards"][-1]["path"]
+    assert first != last
+    shutil.rmtree(data_root / "test/dmg/v0" / last / "action")
+    r = store.open("test/dmg-v0")
+    want = rf"test/dmg-v0: shard {last} has no array 'action'.*crl-data verify test/dmg-v0"
+    for read in (lambda: r.load(), lambda: r.load(["action"]), lambda: r.episode(3), lambda: r.array("action"),
+                 lambda: list(r.iter_episodes(["action"]))):
+        with pytest.raises(DatasetError, match=want):
+            read()
+    assert r.episode(0)["action"].shape == (60, 2)  # the intact shard still reads
+    assert r.load(["observation"])["observation"].shape == (220, 4)
+    chunk = data_root / "test/dmg/v0" / first / "observation/c/0/0"
+    chunk.chmod(0o644)
+    chunk.write_bytes(b"not a blosc frame")
+    with pytest.raises(DatasetError, match=rf"{first} array 'observation' cannot be decoded"):
+        store.open("test/dmg-v0").load(["observation"])
+    shutil.rmtree(data_root / "test/dmg/v0" / first)
+    with pytest.raises(DatasetError, match=rf"{first} is missing.*crl-data verify test/dmg-v0"):
+        store.open("test/dmg-v0").episode(0)
+
+
+def test_a_broken_manifest_hides_nothing_else(data_root: Path) -> None:
+    store = DatasetStore()
+    for name in ("test/a", "test/b", "test/c"):
+        _write(store, name, [episode_batch([10], seed=0)])
+    bad = data_root / "test/b/v0/manifest.json"
+    bad.chmod(0o644)
+    bad.write_text(bad.read_text()[:100])
+    good, broken = store.scan()
+    assert [m["id"] for m in good] == ["test/a-v0", "test/c-v0"] == [m["id"] for m in store.list()]
+    assert [i for i, _ in broken] == ["test/b-v0"] and "not valid JSON" in broken[0][1]
+    with pytest.raises(DatasetError, match="not valid JSON"):
+        store.open("test/b-v0")
