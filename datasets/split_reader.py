@@ -63,6 +63,7 @@ class SplitReader(DatasetReader):
             raise DatasetError(f"split {dsid}: its segment index does not fit parent {parent.id}; the split is "
                                f"damaged (`crl-data verify {dsid}`)")
         self._at_end = end == po[self._pep + 1]  # the segment ends where its parent episode ends
+        self._lazy: dict[str, da.Array] = {}
 
     def shards(self) -> list[zarr.Group]:
         """The parent's shard groups (a split stores no transitions of its own)."""
@@ -97,10 +98,16 @@ class SplitReader(DatasetReader):
         return list(dict.fromkeys(need))
 
     def array(self, name: str) -> da.Array:
-        """A lazy Dask array of one field over all segments ([N, ...] or [S, ...] for per-episode fields)."""
+        """A lazy Dask array of one field over all segments ([N, ...] or [S, ...] for per-episode fields); built
+        once per field (the gather graph is O(N) to build, and loaders slice it window by window)."""
+        self._check_field(name)
+        if name not in self._lazy:
+            self._lazy[name] = self._build_array(name)
+        return self._lazy[name]
+
+    def _build_array(self, name: str) -> da.Array:
         import dask.array as da
 
-        self._check_field(name)
         if name == "episode_id":
             return da.from_array(np.repeat(np.arange(self.num_episodes, dtype=np.int64),
                                            np.diff(self.episode_offsets)), chunks=65536)
