@@ -144,8 +144,9 @@ def wilson_ci(successes: float, n: int, z: float = Z95) -> tuple[float, float]:
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def mean_ci(x: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
-    """Student-t interval of a mean ([m, m] for constant data, NaN for fewer than 2 values)."""
+def mean_ci(x: np.ndarray, confidence: float = 0.95, lower: float = -math.inf) -> tuple[float, float]:
+    """Student-t interval of a mean ([m, m] for constant data, NaN for fewer than 2 values), clipped below at
+    `lower` (time at goal and distances are never negative)."""
     from scipy import stats
 
     x = np.asarray(x, dtype=np.float64)
@@ -155,7 +156,7 @@ def mean_ci(x: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
     if se == 0:
         return (m, m)
     h = float(stats.t.ppf(0.5 + confidence / 2, x.size - 1)) * se
-    return (m - h, m + h)
+    return (max(lower, m - h), m + h)
 
 
 def summarize_goals(per_episode: dict[str, Any], goal_cells: list[tuple[int, int]] | None = None) -> dict[str, Any]:
@@ -171,8 +172,8 @@ def summarize_goals(per_episode: dict[str, Any], goal_cells: list[tuple[int, int
         "eval/final_dist": float(fd.mean()),
         "ci95": {
             "eval/success": list(wilson_ci(float(succ.sum()), n)),
-            "eval/time_at_goal": list(mean_ci(tag)),
-            "eval/final_dist": list(mean_ci(fd)),
+            "eval/time_at_goal": list(mean_ci(tag, lower=0.0)),
+            "eval/final_dist": list(mean_ci(fd, lower=0.0)),
         },
         "episodes": n,
     }
