@@ -34,6 +34,7 @@ def list_cmd(ctx: click.Context, show_all: bool) -> int:
         return 0
     rows = [("ID", "EPISODES", "TRANSITIONS", "SIZE", "ENV", "CREATED", "NOTE")]
     bad = dict(broken)
+    hashes = {m["id"]: m["content_hash"] for m in manifests}
     for m in sorted([*manifests, *({"id": i} for i in bad)], key=lambda m: parse_id(m["id"])):
         if m["id"] in bad:
             rows.append((m["id"], "-", "-", "-", "-", "-", "BROKEN manifest"))
@@ -41,7 +42,10 @@ def list_cmd(ctx: click.Context, show_all: bool) -> int:
         t = m["totals"]
         note = ""
         if m.get("kind") == "split":
-            note = f"split of {m['parent']['id']} (max {m['split']['max_cells']} cells)"
+            pid = m["parent"]["id"]
+            note = f"split of {pid} (max {m['split']['max_cells']} cells)"
+            if hashes.get(pid) != m["parent"]["content_hash"]:
+                note += "; PARENT GONE" if pid not in hashes else "; PARENT CHANGED"
         rows.append((m["id"], str(t["episodes"]), str(t["transitions"]), human_bytes(t["bytes"]),
                      str(m["env_spec"].get("name", "?")), m["created"], note))
     for st in staged:

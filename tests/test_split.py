@@ -205,11 +205,13 @@ def test_lineage_verify_and_rm(data_root: Path, capsys: pytest.CaptureFixture[st
     assert load_tasks(store, sid)["max_cells"] == 2  # tasks need no parent
     code, out, _ = run(capsys, "verify", sid)
     assert code == 1 and "MISMATCH test/near-v0 parent test/u4-v0: the parent is gone" in out
+    assert "split of test/u4-v0 (max 2 cells); PARENT GONE" in run(capsys, "list")[1]
     make_parent(store, seed=1)  # a different test/u4-v0 under the same id
     with pytest.raises(DatasetError, match="changed since the split was made"):
         store.open(sid)
     code, out, _ = run(capsys, "verify", sid)
     assert code == 1 and "the parent changed" in out
+    assert "PARENT CHANGED" in run(capsys, "list")[1]
     code, _, err = run(capsys, "export", "minari", sid)
     assert code == 2 and "changed" in err and err.count("\n") == 1
     assert run(capsys, "rm", "--yes", sid)[0] == 0
