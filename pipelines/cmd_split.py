@@ -42,7 +42,8 @@ def stitch_cmd(ctx: click.Context, dataset_id: str, max_cells: int, name: str | 
     Example (the paper's U4 maze, diameter 10: train on pairs <= 3 cells apart, test at 4..10):
       crl-data split stitch crl/point-u4-v0 --max-cells 3
       crl-data show crl/point-u4-stitch3-v0
-    Prints the new id. The parent's env spec must describe a crl maze.
+    Prints the new id. The parent's env spec must describe a crl maze; a split of a split is refused (split
+    its parent instead).
     """
     from crl.datasets.split import stitch_split
 

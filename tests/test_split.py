@@ -158,6 +158,25 @@ def test_min_length_drops_short_segments_and_counts_them(data_root: Path) -> Non
     assert sp["transitions"] + sp["dropped_transitions"] == store.open(pid).num_transitions
 
 
+def test_legacy_spec_without_layout_text_resolves_as_written(data_root: Path) -> None:
+    """A spec from before 2026-12-01 (no layout_text, layout name "u4" = today's 5x5 "u") splits over that maze,
+    and the split records the layout text it used."""
+    from crl.envs.maze import load_layout
+
+    old = {**SPEC, "layout_text": None, "config": {**SPEC["config"], "layout": "u4"}}
+    old.pop("layout_text")
+    store = DatasetStore()
+    st = store.begin("test/old", old)
+    with st.writer("w0") as w:
+        w.append(batch([walk([(1, 1), (1, 2), (1, 3)], 4, np.random.default_rng(0))]))
+    st.commit()
+    m = stitch_split(store, "test/old-v0", 1)
+    u = load_layout("u")
+    assert m["env_spec"]["layout_text"] == u.to_text()
+    assert "layout_text" not in store.manifest("test/old-v0")["env_spec"]
+    assert m["split"]["diameter"] == int(u.cell_distance_matrix.max()) != 10
+
+
 def test_cut_episode_greedy_on_a_line() -> None:
     """Cells 0..9 on a line (distance |i - j|): cuts at the first state that breaks the rule; a jump further
     than K is in no segment."""
