@@ -120,20 +120,15 @@ def summarize(tasks: dict[str, np.ndarray], per_task: dict[str, np.ndarray], max
     return result
 
 
-def split_tasks(split: str, store: Any | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """(tasks, env spec) of a stitching split `namespace/name-vN` via `crl.datasets.split.load_tasks`."""
-    try:
-        from crl.datasets import split as split_mod
-    except ImportError:
-        raise ConfigError("stitching splits need crl.datasets.split, which this checkout does not have; "
-                          "use --env instead of --split") from None
+def split_tasks(split: str, store: Any | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(tasks, env spec) of a stitching split `namespace/name-vN`: `crl.datasets.split.load_tasks` (start_cell,
+    goal_cell, distance, in_distribution, max_cells) and the env spec its manifest records."""
+    from crl.datasets.split import load_tasks
     from crl.datasets.store import DatasetStore
 
     store = store if store is not None else DatasetStore()
-    tasks = split_mod.load_tasks(store, split)
-    manifest = store.manifest(split) if hasattr(store, "manifest") else None
-    env_spec = dict(getattr(manifest, "env", None) or (manifest or {}).get("env", {})) if manifest else {}
-    return {k: np.asarray(v) for k, v in tasks.items()}, env_spec
+    tasks = load_tasks(store, split)
+    return tasks, dict(store.manifest(split).get("env_spec") or {})
 
 
 def run_stitching(
@@ -165,14 +160,13 @@ def run_stitching(
     if split is not None:
         if env is not None:
             raise ConfigError("pass --split or --env, not both (a split brings its env)")
-        tasks, env_spec = split_tasks(split, store)
-        dataset = split
-        if "max_cells" in tasks:
-            max_cells = int(np.asarray(tasks.pop("max_cells")))
         from crl.envs import env_from_spec
 
-        env_obj = env_from_spec(env_spec, **overrides) if env_spec else None
-        pol = resolve_policy(policy, env_obj, step=step, env_overrides=overrides)
+        tasks, env_spec = split_tasks(split, store)
+        dataset = split
+        max_cells = int(tasks.pop("max_cells"))
+        tasks = {k: np.asarray(v) for k, v in tasks.items()}
+        pol = resolve_policy(policy, env_from_spec(env_spec, **overrides), step=step, env_overrides=overrides)
         if max_pairs_per_distance is not None:
             tasks = _subsample(tasks, max_pairs_per_distance, seed)
     else:
