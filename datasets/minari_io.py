@@ -2,10 +2,13 @@
 
 Export layout per episode of T transitions (Minari's convention, T+1 observations):
 observations = {observation, achieved_goal, desired_goal} with rows s_0..s_T (the last is the final_* row), where
-`observation` is the env's full observation concat(state part, desired goal), as the crl Gymnasium wrapper emits;
-actions, rewards, terminations, truncations [T]; infos {qpos, qvel, success, episode_id, step} [T+1] where
-row t describes s_t (row 0: success False). The crl env spec and source manifest go in the metadata
-(`crl_env_spec`, `crl_source`), so Zarr -> Minari -> Zarr is bit-identical on every field.
+`observation` is the state part only (state_size columns) and the goal lives in `desired_goal` alone: the
+Gymnasium-Robotics goal-env convention that Minari users and libraries such as d3rlpy expect, and what the crl
+Gymnasium wrapper emits; actions, rewards, terminations, truncations [T]; infos {qpos, qvel, success, episode_id,
+step} [T+1] where row t describes s_t (row 0: success False). The crl env spec, source manifest and observation
+convention go in the metadata (`crl_env_spec`, `crl_source`, `crl_observation`), so Zarr -> Minari -> Zarr is
+bit-identical on every field. Exports written before 2026-12-02 have observation = concat(state part, desired goal)
+(observation_size columns); the importer tells the two apart by width and keeps the state part of either.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from crl.datasets.store import DatasetStore
 from crl.errors import DatasetError
 
 EXPORT_INFOS = ("qpos", "qvel", "success", "episode_id", "step")
+OBSERVATION_CONVENTION = "goal-env: observation = state part (state_size columns); goal only in desired_goal"
+"""Written as the export's `crl_observation` metadata."""
 
 
 def _minari() -> Any:
@@ -38,7 +43,7 @@ def _minari() -> Any:
 def _spaces(env_spec: dict[str, Any], actions: np.ndarray) -> tuple[gym.spaces.Dict, gym.spaces.Box]:
     s, g = int(env_spec["state_size"]), int(env_spec["goal_size"])
     box = lambda n: gym.spaces.Box(-np.inf, np.inf, (n,), np.float32)  # noqa: E731
-    obs = gym.spaces.Dict({"observation": box(s + g), "achieved_goal": box(g), "desired_goal": box(g)})
+    obs = gym.spaces.Dict({"observation": box(s), "achieved_goal": box(g), "desired_goal": box(g)})
     lo = min(-1.0, float(actions.min(initial=-1.0)))
     hi = max(1.0, float(actions.max(initial=1.0)))
     return obs, gym.spaces.Box(lo, hi, (actions.shape[1],), np.float32)
@@ -77,7 +82,7 @@ def _episode_buffers(data: dict[str, np.ndarray], column_infos: bool = False) ->
         yield EpisodeBuffer(
             id=e,
             observations={
-                "observation": np.concatenate([with_final("observation"), with_final("desired_goal")], axis=1),
+                "observation": with_final("observation"),
                 "achieved_goal": with_final("achieved_goal"),
                 "desired_goal": with_final("desired_goal"),
             },
@@ -133,6 +138,7 @@ def export_minari(
                          code_permalink, description, data_format, m)
         ds.storage.update_metadata({
             "crl_env_spec": m["env_spec"],
+            "crl_observation": OBSERVATION_CONVENTION,
             "crl_source": {"id": m["id"], "content_hash": m["content_hash"], "provenance": prov},
         })
     except DatasetError:
@@ -215,8 +221,7 @@ def import_minari(
     else:
         raise DatasetError(f"{minari_id}: only Box or goal-Dict observation spaces are supported ({obs_space})")
 
-    # crl exports carry observation = concat(state, desired_goal); keep the state part only.
-    state_size = int(crl_spec["state_size"]) if crl_spec is not None else None
+    state_size = _crl_state_width(minari_id, crl_spec, obs_space) if is_dict else None
     gen = (_episode_from_minari(ep, is_dict, goal_indices, goal_dims, success_threshold, state_size)
            for ep in ds.iterate_episodes())
     try:
@@ -246,6 +251,22 @@ def import_minari(
         yield from gen
 
     return write_version(store, name, spec, provenance, chain(), parent=parent)
+
+
+def _crl_state_width(minari_id: str, crl_spec: dict[str, Any] | None, obs_space: gym.spaces.Dict) -> int | None:
+    """How many leading `observation` columns of a crl export are the state part (None: not a crl export).
+
+    Exports follow the goal-env convention (width state_size); older ones (before 2026-12-02) stored
+    concat(state, desired goal) (width observation_size), told apart here by the width; both import to the state.
+    """
+    if crl_spec is None:
+        return None
+    width = int(obs_space["observation"].shape[0])
+    state_size, full_size = int(crl_spec["state_size"]), int(crl_spec["observation_size"])
+    if width not in (state_size, full_size):
+        raise DatasetError(f"{minari_id}: observation has {width} columns, but its crl env spec "
+                           f"{crl_spec.get('name')!r} has state_size {state_size} (observation_size {full_size})")
+    return state_size
 
 
 def _plain(v: Any) -> Any:

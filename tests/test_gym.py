@@ -21,9 +21,12 @@ def test_check_env_and_episode() -> None:
     check_env(env.unwrapped, skip_render_check=True)
     obs, info = env.reset(seed=3)
     assert set(obs) == {"observation", "achieved_goal", "desired_goal"}
-    assert obs["observation"].dtype == np.float32 and obs["observation"].shape == (6,)
+    # goal-env convention: observation is the state part (4 columns), the goal only in desired_goal
+    assert env.observation_space["observation"].shape == (env.unwrapped.env.spec.state_size,) == (4,)
+    assert obs["observation"].dtype == np.float32 and obs["observation"].shape == (4,)
     assert np.allclose(obs["achieved_goal"], obs["observation"][:2])
-    assert np.allclose(obs["desired_goal"], obs["observation"][4:])
+    flat = np.asarray(env.unwrapped._state.obs)  # the MJX env's concat(state part, goal)
+    np.testing.assert_array_equal(np.concatenate([obs["observation"], obs["desired_goal"]]), flat)
     again, _ = env.reset(seed=3)
     assert np.array_equal(obs["observation"], again["observation"])
     steps, truncated = 0, False

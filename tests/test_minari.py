@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from crl.datasets import DatasetStore
-from crl.datasets.minari_io import export_minari, import_minari
+from crl.datasets.minari_io import _episode_buffers, export_minari, import_minari
 from crl.datasets.synthetic import episode_batch, synthetic_spec
 from crl.errors import DatasetError
 
@@ -46,8 +46,10 @@ def test_zarr_minari_zarr_is_bit_identical(data_root: Path, minari_root: Path, f
     assert ds.storage.metadata["author"] == {"tester"}
     assert ds.storage.metadata["code_permalink"] == "https://example.org/crl"
     ep = next(iter(ds.iterate_episodes([0])))
-    assert ep.observations["observation"].shape == (51, 6) and ep.infos["qpos"].shape == (51, 2)
-    np.testing.assert_array_equal(ep.observations["observation"][:, 4:], ep.observations["desired_goal"])
+    # goal-env convention: observation = the state part (state_size 4), the goal in desired_goal only
+    assert ep.observations["observation"].shape == (51, 4) and ep.infos["qpos"].shape == (51, 2)
+    assert ds.observation_space["observation"].shape == (4,)
+    assert ds.storage.metadata["crl_observation"].startswith("goal-env")
     back = import_minari(store, mid, "test/back")
     assert back["id"] == "test/back-v0" and back["provenance"]["crl_source"]["id"] == src
     a, b = store.open(src).load(), store.open(back["id"]).load()
@@ -116,10 +118,45 @@ def test_export_sets_env_spec_so_recover_environment_works(data_root: Path, mina
     mid = export_minari(DatasetStore().open(did))
     ds = minari.load_dataset(mid)
     assert ds.spec.env_spec is not None and ds.spec.env_spec.id == "crl/PointUMaze-v0"
+    assert ds.observation_space["observation"].shape == (spec["state_size"],)
     env = ds.recover_environment()
     assert env.observation_space == ds.observation_space and env.action_space.shape == ds.action_space.shape
     obs, _ = env.reset(seed=0)
     assert env.observation_space.contains(obs)
+    ep = next(iter(ds.iterate_episodes([0])))
+    assert ep.observations["observation"].shape[1] == obs["observation"].shape[0] == spec["state_size"]
+
+
+def test_older_exports_with_state_and_goal_in_observation_still_import(data_root: Path, minari_root: Path) -> None:
+    """Exports before 2026-12-02 stored observation = concat(state, desired goal); they import to the same data."""
+    from dataclasses import replace
+
+    import minari
+
+    from crl.datasets.minari_io import _spaces
+
+    store = DatasetStore()
+    src = _dataset(store)
+    m = store.manifest(src)
+    data = store.open(src).load()
+    old = [replace(b, observations={**b.observations, "observation": np.concatenate(
+        [b.observations["observation"], b.observations["desired_goal"]], axis=1)}) for b in _episode_buffers(data)]
+    obs_space, act_space = _spaces(m["env_spec"], data["action"])
+    obs_space = gym.spaces.Dict({**obs_space.spaces, "observation": gym.spaces.Box(-np.inf, np.inf, (6,), np.float32)})
+    ds = minari.create_dataset_from_buffers("old/pt-v0", old, observation_space=obs_space, action_space=act_space,
+                                            algorithm_name="random", author="tester", author_email="-",
+                                            code_permalink="-", description="an export of the old convention")
+    ds.storage.update_metadata({"crl_env_spec": m["env_spec"],
+                                "crl_source": {"id": src, "content_hash": m["content_hash"], "provenance": {}}})
+    back = import_minari(store, "old/pt-v0", "test/old")
+    a, b = store.open(src).load(), store.open(back["id"]).load()
+    for k in a:
+        assert a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]), k
+
+    wrong = {**m["env_spec"], "state_size": 3, "observation_size": 5}  # a width that fits neither convention
+    ds.storage.update_metadata({"crl_env_spec": wrong})
+    with pytest.raises(DatasetError, match="observation has 6 columns"):
+        import_minari(store, "old/pt-v0", "test/wrong")
 
 
 def test_import_foreign_goal_dict_dataset(data_root: Path, minari_root: Path) -> None:

@@ -1,6 +1,10 @@
 """Gymnasium view of a maze env: one env, numpy in and out, Dict observation (observation / achieved_goal /
 desired_goal), so Minari datasets can record and `recover_environment()` it. Registered ids: `crl/PointUMaze-v0`,
-`crl/AntBigMaze-v0`, ... (see `register_gym_envs`)."""
+`crl/AntBigMaze-v0`, ... (see `register_gym_envs`).
+
+The Dict follows Gymnasium-Robotics' goal-env convention: `observation` is the state part only (state_size
+columns; the MJX env's flat observation is concat(state part, goal)), the goal is in `desired_goal` alone. A crl
+policy takes `np.concatenate([obs["observation"], obs["desired_goal"]])`."""
 
 from __future__ import annotations
 
@@ -25,18 +29,19 @@ class GymMazeEnv(gymnasium.Env):
         spec = self.env.spec
         box = lambda n: spaces.Box(-np.inf, np.inf, shape=(n,), dtype=np.float32)  # noqa: E731
         self.observation_space = spaces.Dict(
-            {"observation": box(spec.observation_size), "achieved_goal": box(spec.goal_size),
+            {"observation": box(spec.state_size), "achieved_goal": box(spec.goal_size),
              "desired_goal": box(spec.goal_size)}
         )
         self.action_space = spaces.Box(-1.0, 1.0, shape=(spec.action_size,), dtype=np.float32)
         self._reset = jax.jit(self.env.reset)
         self._step = jax.jit(self.env.step)
         self._goal_idx = np.asarray(spec.goal_indices)
+        self._state_size = spec.state_size
         self._state = None
 
     def _obs(self) -> dict[str, np.ndarray]:
         obs = np.asarray(self._state.obs, dtype=np.float32)
-        return {"observation": obs, "achieved_goal": obs[self._goal_idx].copy(),
+        return {"observation": obs[: self._state_size].copy(), "achieved_goal": obs[self._goal_idx].copy(),
                 "desired_goal": np.asarray(self._state.goal, dtype=np.float32)}
 
     def _info(self) -> dict[str, Any]:
