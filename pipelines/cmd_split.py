@@ -31,19 +31,19 @@ def split_group() -> None:
 def stitch_cmd(ctx: click.Context, dataset_id: str, max_cells: int, name: str | None, min_length: int) -> None:
     """Cut DATASET_ID's episodes into segments whose states are all within K maze cells of each other.
 
-    \b
     Every (state, future goal) pair a learner draws from a segment is then at most K cells apart: the
     stitching setting (train on nearby pairs, test on pairs further apart). Cuts are greedy, left to right: a
     new segment starts at the transition whose next state would break the rule. The split also ships the
     evaluation tasks: every ordered pair of free cells, grouped by BFS distance 1..diameter, flagged
     in-distribution when the distance is at most K (`crl.datasets.split.load_tasks`).
 
+    Prints the new id. The parent's env spec must describe a crl maze; a split of a split is refused (split
+    its parent instead).
+
     \b
     Example (the paper's U4 maze, diameter 10: train on pairs <= 3 cells apart, test at 4..10):
       crl-data split stitch crl/point-u4-v0 --max-cells 3
       crl-data show crl/point-u4-stitch3-v0
-    Prints the new id. The parent's env spec must describe a crl maze; a split of a split is refused (split
-    its parent instead).
     """
     from crl.datasets.split import stitch_split
 
