@@ -59,7 +59,7 @@ def _steps(x: float, _pos: int) -> str:
 
 
 # ---- figures -------------------------------------------------------------------------------------------------------
-def plot_comparison(runs: list[Any], path: Path) -> bool:
+def plot_comparison(runs: list[Any], path: Path, legend: bool = True) -> bool:
     """Overlaid curves of every run: eval/success vs env steps and vs SGD steps, critic/accuracy vs SGD steps.
     False (nothing written) when no run logged anything."""
     import matplotlib
@@ -97,6 +97,8 @@ def plot_comparison(runs: list[Any], path: Path) -> bool:
     handles, labels = axes[0].get_legend_handles_labels()
     if not handles:
         handles, labels = axes[1].get_legend_handles_labels()
+    if not legend:
+        handles, labels = [], []
     if handles:
         fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=9, frameon=False)
     fig.tight_layout(rect=(0, 0.09 if handles else 0, 1, 1))
@@ -227,7 +229,6 @@ def build_blocks(runs: list[Any], settings: Any, cache: dict[str, int], title: s
                  images: dict[str, Path]) -> list[Block]:
     """Every block of the report; PNGs it draws go to `out/images` and are listed in `images`."""
     from crl import code_version
-    from crl.metrics import plot_learning_curve
 
     img_dir = out / "images"
     blocks: list[Block] = [("h", 1, title), (
@@ -258,9 +259,8 @@ def build_blocks(runs: list[Any], settings: Any, cache: dict[str, int], title: s
             ("critic/accuracy (last)", _last(i.records, "critic/accuracy"))) if v is not None]
         if cfg_rows:
             blocks.append(("table", ["", "value"], cfg_rows))
-        if any("eval/success" in r for r in i.records):
-            fname = f"{slug}_learning_curve.png"
-            plot_learning_curve(i.records, img_dir / fname, f"{i.label}: {i.env_name}")
+        fname = f"{slug}_learning_curve.png"
+        if plot_comparison([rr], img_dir / fname, legend=False):
             images[fname] = img_dir / fname
             blocks.append(("img", fname, "learning curve (metrics.jsonl)"))
         for ev in ("goals", "stitching", "geodesic"):
