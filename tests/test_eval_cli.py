@@ -55,13 +55,11 @@ def test_goals_reproduces_the_trainers_final_evaluation(run_dir: Path, capsys) -
     assert r["key"] == "trainer: fold_in(PRNGKey(0 + 1), 3)" and r["code_version"].startswith("0.")
     assert Path(r["json"]) == run_dir / "eval" / "goals.json" and json.loads(Path(r["json"]).read_text())["run"]
     _png_ok(r["png"])
-    # an explicit seed is another key: same run, a different draw (final distances differ)
+    # an explicit seed is another key (PRNGKey(seed)); the text output has the per-goal-cell table
     code, out, _ = _cli(capsys, "goals", "--policy", f"checkpoint:{run_dir}", "--seed", "5", "--episodes", "4",
-                        "--json", "--out", str(run_dir / "eval5"))
-    assert code == 0 and json.loads(out)["key"] == "PRNGKey(5)"
-    assert json.loads(out)["eval/final_dist"] != pytest.approx(logged["eval/final_dist"])
-    code, out, _ = _cli(capsys, "goals", "--policy", f"checkpoint:{run_dir}", "--out", str(run_dir / "eval5"))
-    assert code == 0 and "success" in out and "(3, 1)" in out  # the table names goal cells
+                        "--out", str(run_dir / "eval5"))
+    assert code == 0 and "key PRNGKey(5)" in out and "(3, 1)" in out and "success" in out
+    assert json.loads((run_dir / "eval5" / "goals.json").read_text())["seed"] == 5
 
 
 def test_geodesic_and_stitching_of_a_checkpoint(run_dir: Path, tmp_path: Path, capsys) -> None:
