@@ -14,6 +14,7 @@ state's achieved goal is the next row's, or the episode's final one at its last 
 
 from __future__ import annotations
 
+import ctypes
 import math
 import queue
 import threading
@@ -169,15 +170,25 @@ class _Source:
         return self._read(name, e0, e1, self.ep_starts if self.direct else np.arange(len(self.offsets)))
 
 
+def _empty(shape: tuple[int, ...], dtype: Any = np.float32) -> np.ndarray:
+    """A fresh 64-byte-aligned host array: XLA:CPU adopts such memory on `device_put` instead of copying it (so a
+    window on the CPU costs one copy of its rows, not two); it must never be written after the put."""
+    n = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    raw = np.empty(n + 64, np.uint8)
+    at = (-raw.ctypes.data) % 64
+    return raw[at:at + n].view(dtype).reshape(shape)
+
+
 def _put(x: np.ndarray, device: Any) -> jax.Array:
-    return jax.device_put(x, device)
+    return jax.device_put(x, device).block_until_ready()
 
 
 def read_window(
     source: _Source, ranges: list[tuple[int, int]], capacity: int, device: Any = None,
 ) -> DatasetWindow:
-    """Episodes `ranges` ([(e0, e1)], contiguous runs) as one padded window on `device`. Fields are assembled and
-    sent one at a time, so the host holds at most about one field of a window (plus decoded chunks) at once."""
+    """Episodes `ranges` ([(e0, e1)], contiguous runs) as one padded window on `device`. Fields are assembled one at
+    a time in fresh aligned host arrays and handed to the device (adopted without a copy on the CPU; copied and then
+    freed on an accelerator), so reading adds decoded chunks, not a second window, to the host's memory."""
     off = source.offsets
     lengths = [int(off[e1] - off[e0]) for e0, e1 in ranges]
     size = sum(lengths)
@@ -187,16 +198,20 @@ def read_window(
     starts = np.cumsum([0] + lengths)[:-1]
 
     def gather(name: str, width: int) -> np.ndarray:
-        out = np.zeros((capacity, width), np.float32)
+        out = _empty((capacity, width))
         for (e0, _), p, n in zip(ranges, starts, lengths, strict=True):
             out[p:p + n] = source.rows(name, int(off[e0]), int(off[e0]) + n)[:, :width]
+        out[size:] = 0
+        _trim_heap()  # decoded chunks
         return out
 
     state = _put(gather("observation", s), device)
     action = _put(gather("action", a), device)
     goal_now = gather("achieved_goal", g)
-    next_goal = np.zeros_like(goal_now)
-    last = np.arange(capacity, dtype=np.int32)  # padding rows: their own episode of one row
+    next_goal = _empty((capacity, g))
+    next_goal[size:] = 0
+    last = _empty((capacity,), np.int32)
+    last[size:] = np.arange(size, capacity)  # padding rows: their own episode of one row
     for (e0, e1), p in zip(ranges, starts, strict=True):
         ends = p + (off[e0 + 1:e1 + 1] - off[e0]) - 1  # window row of each episode's last transition
         n = int(off[e1] - off[e0])
@@ -206,6 +221,26 @@ def read_window(
     return DatasetWindow(state=state, action=action, next_goal=_put(next_goal, device),
                          goal_now=_put(goal_now, device), episode_last=_put(last, device),
                          size=_put(np.asarray(size, np.int32), device))
+
+
+def _trim_heap() -> None:
+    """Give freed heap memory back to the OS (glibc's malloc_trim; a no-op elsewhere). Window-sized buffers freed by
+    one thread and allocated by another otherwise stay in glibc's arenas: peak RSS measured ~3.1 windows without
+    this, ~2.3 with it (bench/RESULTS.md)."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _load_libc() -> Any:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+_LIBC = _load_libc()
 
 
 def _runs(episodes: np.ndarray) -> list[tuple[int, int]]:
@@ -235,7 +270,8 @@ class WindowStream:
     `block_rows` transitions (default capacity // 16, so a window mixes >= 16 parts of the dataset; 1 = episodes
     one by one, at the cost of more, smaller reads); block order is shuffled per pass from `seed` and blocks are
     packed into windows of balanced size. Window contents depend only on the seed (not on timing).
-    Memory: the window in use, the next one, and while it is read one field of it on the host plus decoded chunks.
+    Memory: the window in use and the next one (on the CPU, host arrays become the device arrays without a copy),
+    plus decoded chunks while reading.
     """
 
     def __init__(
@@ -298,6 +334,7 @@ class WindowStream:
             pass_index)]
 
     def _load(self, episodes: np.ndarray) -> DatasetWindow:
+        _trim_heap()
         return read_window(self.source, _runs(episodes), self.capacity, self.device)
 
     def _schedule(self, passes: int | None) -> Iterator[WindowInfo]:
@@ -314,7 +351,7 @@ class WindowStream:
         if not self.streaming:
             for info in self._schedule(passes):
                 if self._whole is None:
-                    self._whole = self._load(info.episodes)
+                    self._whole = read_window(self.source, _runs(info.episodes), self.capacity, self.device)
                 yield self._whole, info
             return
         schedule = self._schedule(passes)
