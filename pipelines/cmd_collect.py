@@ -23,7 +23,8 @@ POLICIES = ("crl", "random", "oracle", "checkpoint:PATH")  # kept in step with c
 @click.option("--goal-schedule", type=click.Choice(["episode", "navigate"]), default="episode", show_default=True,
               help="'episode': one goal per episode; 'navigate': a new goal whenever one is reached.")
 @click.option("--env-steps", default=100_000, show_default=True, type=click.IntRange(min=1),
-              help="Env steps to record (all envs and workers together).")
+              help="Env steps to record (all envs and workers together; each worker rounds its share up to whole "
+                   "epochs of num-envs x unroll-length). Episodes still running at the end are recorded as truncated.")
 @click.option("--dataset", default=None, help="Target NAMESPACE/NAME (default local/<env>-<policy>-d<depth>).")
 @click.option("--num-envs", type=click.IntRange(min=1), default=None, help="Parallel envs per worker.")
 @click.option("--unroll-length", type=click.IntRange(min=2), default=None, help="Steps per env per epoch.")
@@ -43,13 +44,16 @@ POLICIES = ("crl", "random", "oracle", "checkpoint:PATH")  # kept in step with c
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler (tcp://host:8786).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted collection of the same options.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+@click.option("--dask-log", type=click.Choice(["debug", "info", "warning", "error"]), default="warning",
+              show_default=True, help="Least severe Dask log lines shown with --workers/--scheduler (info: all of "
+                                      "the scheduler's, nannies' and workers' lines).")
 @click.pass_context
 def collect_cmd(ctx: click.Context, env_name: str, collector_depth: int, width: int | None, policy: str,
                 deterministic: bool, action_noise: float, goal_schedule: str, env_steps: int, dataset: str | None,
                 num_envs: int | None, unroll_length: int | None, episode_length: int | None,
                 batch_size: int | None, sgd_steps: int | None, preset: str, seed: int, shard_rows: int,
                 checkpoint_every: int, eval_every: int, workers: int, scheduler: str | None, resume: bool,
-                progress: bool) -> None:
+                progress: bool, dask_log: str) -> None:
     """Collect a trajectory dataset: every transition a collector of depth D produces, from its first step.
 
     \b
@@ -77,7 +81,8 @@ def collect_cmd(ctx: click.Context, env_name: str, collector_depth: int, width: 
         train_overrides=overrides, shard_rows=shard_rows, checkpoint_every=checkpoint_every, eval_every=eval_every,
         workers=workers,
     )
-    manifest = run_collection(config, get_store(ctx), resume=resume, scheduler=scheduler, show_progress=progress)
+    manifest = run_collection(config, get_store(ctx), resume=resume, scheduler=scheduler, show_progress=progress,
+                              dask_log=dask_log)
     click.echo(describe(manifest))
 
 

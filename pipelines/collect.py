@@ -1,5 +1,9 @@
 """The collector: roll out a collector of a chosen depth (or a fixed policy) and record every transition.
 
+Every env step is recorded: the budget is rounded up to whole epochs (num_envs x unroll_length steps per worker),
+and the episodes still running when it is spent are recorded too, cut there and marked as truncated, so a
+dataset's transitions equal the env steps collected.
+
 One worker = one source (a CRL agent training online, or a fixed policy) + one ShardWriter. The loop dispatches
 jitted epochs; each epoch's transitions are copied to the host asynchronously and handed to a sink thread that
 assembles whole episodes and appends them to the writer (which encodes and writes shards on its own thread), so
@@ -52,7 +56,7 @@ class CollectConfig:
     goal_schedule: str = "episode"
     """'episode': one goal per episode; 'navigate': a new goal whenever the current one is reached."""
     env_steps: int = 100_000
-    """Env steps to collect, all envs and workers together."""
+    """Env steps to collect, all envs and workers together (each worker rounds its share up to whole epochs)."""
     num_envs: int | None = None
     """Parallel envs per worker (None = the training preset's)."""
     unroll_length: int | None = None
@@ -98,14 +102,27 @@ class CollectConfig:
         return kw
 
 
+def epoch_shape(config: CollectConfig) -> tuple[int, int]:
+    """(num_envs, unroll_length) of each worker: one epoch records num_envs x unroll_length env steps."""
+    from crl.config import TrainConfig
+
+    base = TrainConfig.preset(config.preset)
+    return config.num_envs or base.num_envs, config.unroll_length or base.unroll_length
+
+
+def worker_budget(config: CollectConfig, env_steps: int) -> int:
+    """Env steps one worker with share `env_steps` collects (and records): its share rounded up to whole epochs."""
+    num_envs, unroll = epoch_shape(config)
+    return -(-env_steps // (num_envs * unroll)) * num_envs * unroll
+
+
 def build_source(config: CollectConfig, env: Any, seed: int, env_steps: int) -> CrlSource | PolicySource:
     """The transition source of one worker."""
     from crl.config import TrainConfig
 
     policy = PolicySpec.parse(config.policy)
     base = TrainConfig.preset(config.preset)
-    num_envs = config.num_envs or base.num_envs
-    unroll = config.unroll_length or base.unroll_length
+    num_envs, unroll = epoch_shape(config)
     if policy.kind != "crl":
         return PolicySource(policy, env, num_envs, unroll, config.action_noise, config.deterministic)
     overrides: dict[str, Any] = dict(config.train_overrides)
@@ -145,11 +162,12 @@ class _Sink:
         self._thread = threading.Thread(target=self._run, name="crl-collect-sink", daemon=True)
         self._thread.start()
 
-    def put(self, transitions: Any) -> None:
+    def put(self, transitions: Any, last: bool = False) -> None:
+        """Queue one epoch's block; `last`: it ends the collection (running episodes are cut and recorded)."""
         for leaf in jax.tree.leaves(transitions):
             leaf.copy_to_host_async()
         self._check()
-        self._queue.put(transitions)
+        self._queue.put((transitions, last))
 
     def drain(self) -> None:
         self._queue.join()
@@ -171,14 +189,14 @@ class _Sink:
                 if item is None:
                     return
                 if self._error is None:
-                    self._consume(jax.device_get(item))
+                    self._consume(jax.device_get(item[0]), item[1])
             except BaseException as e:  # noqa: BLE001 - re-raised on the producer thread
                 self._error = e
             finally:
                 self._queue.task_done()
 
-    def _consume(self, transitions: Any) -> None:
-        batch = self.assembler.add(transitions)
+    def _consume(self, transitions: Any, last: bool) -> None:
+        batch = self.assembler.add(transitions, last=last)
         if batch is None:
             return
         n_eps = len(batch["episode_offsets"]) - 1
@@ -249,6 +267,8 @@ def collect_worker(config: CollectConfig, staging: Any, index: int, env_steps: i
         state = unpack_state(restored["state"], abstract)
         assembler.load_state_dict({k: np.asarray(v)[1:] for k, v in restored["pending"].items()})
         start, next_index = int(meta["epoch"]), int(meta["next_episode_index"])
+        # non-zero only when resuming after the final checkpoint (the cut happens with the last epoch)
+        assembler.cut_episodes, assembler.cut_transitions = meta.get("cut_episodes", 0), meta.get("cut_transitions", 0)
         discard_worker_shards(staging, worker, int(meta["next_seq"]))
     else:
         discard_worker_shards(staging, worker, 0)
@@ -265,7 +285,8 @@ def collect_worker(config: CollectConfig, staging: Any, index: int, env_steps: i
         sink.drain()
         writer.flush()
         meta = {"epoch": epoch, "next_seq": writer.next_seq, "next_episode_index": sink.next_index,
-                "env_steps": epoch * per_epoch, "worker": worker, "source": source.config_dict()}
+                "env_steps": epoch * per_epoch, "worker": worker, "source": source.config_dict(),
+                "cut_episodes": assembler.cut_episodes, "cut_transitions": assembler.cut_transitions}
         # orbax refuses zero-size arrays: every array gets one leading pad row, dropped on restore
         pending = {k: np.concatenate([np.zeros((1,) + v.shape[1:], v.dtype), v])
                    for k, v in assembler.state_dict().items()}
@@ -279,8 +300,8 @@ def collect_worker(config: CollectConfig, staging: Any, index: int, env_steps: i
     try:
         for epoch in range(start, epochs):
             state, metrics, transitions = source.step(state)
-            sink.put(transitions)
             done = epoch + 1
+            sink.put(transitions, last=done == epochs)
             if source.trains and config.eval_every and done % config.eval_every == 0:
                 last_eval = {k: float(v) for k, v in source.evaluate(state, jax.random.fold_in(eval_key, done)).items()}
                 if not all(np.isfinite(list(last_eval.values()))):
@@ -300,7 +321,8 @@ def collect_worker(config: CollectConfig, staging: Any, index: int, env_steps: i
         writer.__exit__(RuntimeError, None, None)
         raise
     return {"worker": worker, "env_steps": epochs * per_epoch, "episodes": sink.next_index,
-            "dropped_partial_transitions": assembler.pending_transitions(), "shards": writer.next_seq,
+            "cut_episodes": assembler.cut_episodes, "cut_transitions": assembler.cut_transitions,
+            "shards": writer.next_seq,
             "checkpoint": str(ckpt_dir), "eval": last_eval, "source": source.config_dict()}
 
 

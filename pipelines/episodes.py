@@ -2,8 +2,10 @@
 
 A rollout hands back transitions with leading axes [steps, num_envs]; each env slot is a stream of episodes that
 end where `terminal` or `truncation` is set. The assembler keeps each slot's unfinished episode between calls (so
-episodes may span many unrolls) and emits only whole episodes, in the dataset format's "episode batch" form
-(see datasets/FORMAT.md): flat per-transition arrays, per-episode final-state arrays, and `episode_offsets`.
+episodes may span many unrolls) and emits whole episodes, in the dataset format's "episode batch" form (see
+datasets/FORMAT.md): flat per-transition arrays, per-episode final-state arrays, and `episode_offsets`. On the
+last block of a collection (`add(..., last=True)`) the episodes still running are emitted too, cut there and
+marked as truncated, so every step a collector took is recorded.
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ class EpisodeAssembler:
         self.goal_indices = np.asarray(goal_indices, dtype=np.int64)
         # Per slot: list of per-field arrays (chunks) of the unfinished episode.
         self._pending: list[list[dict[str, np.ndarray]]] = [[] for _ in range(num_envs)]
+        self.cut_episodes = 0
+        """Episodes emitted by `add(..., last=True)` while still running (recorded as truncated)."""
+        self.cut_transitions = 0
+        """Transitions in those episodes."""
 
     # ------------------------------------------------------------------ state for checkpoint / resume
     def pending_transitions(self) -> int:
@@ -71,8 +77,12 @@ class EpisodeAssembler:
             self._pending.append([{k: np.asarray(state[k][a:b]) for k in _STEP_FIELDS}] if b > a else [])
 
     # ------------------------------------------------------------------ assembly
-    def add(self, transitions: Any) -> dict[str, np.ndarray] | None:
-        """Add a [steps, num_envs] block (a Transition of numpy/JAX arrays); return finished episodes or None."""
+    def add(self, transitions: Any, last: bool = False) -> dict[str, np.ndarray] | None:
+        """Add a [steps, num_envs] block (a Transition of numpy/JAX arrays); return finished episodes or None.
+
+        last: the block ends the collection; each slot's running episode is emitted as well, with truncation set
+        on its last transition and the block's last next-state as its final state (nothing is left pending).
+        """
         steps = {k: np.asarray(getattr(transitions, k)).astype(dt, copy=False) for k, dt in _STEP_FIELDS.items()}
         finals = {k: np.asarray(getattr(transitions, k)) for k in _FINAL_FIELDS}
         t_len, n = steps["step"].shape[:2]
@@ -93,6 +103,14 @@ class EpisodeAssembler:
                 start = t + 1
             if start < t_len:
                 self._pending[slot].append({k: v[start:, slot] for k, v in steps.items()})
+            if last and self._pending[slot]:
+                parts, self._pending[slot] = self._pending[slot], []
+                body = {k: np.concatenate([p[k] for p in parts]) for k in _STEP_FIELDS}
+                body["truncation"] = body["truncation"].copy()
+                body["truncation"][-1] = True  # cut by the budget: an end by time limit, not a terminal state
+                episodes.append((body, {k: v[t_len - 1, slot] for k, v in finals.items()}))
+                self.cut_episodes += 1
+                self.cut_transitions += len(body["step"])
         if not episodes:
             return None
         episodes.sort(key=lambda e: int(e[0]["episode_id"][0]))

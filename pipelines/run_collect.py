@@ -4,12 +4,19 @@ One worker runs in this process; `workers > 1` (or a `scheduler` address) fans w
 own seed and shards, all writing into one staging version that is committed once at the end. A worker that fails
 is retried once by Dask (resuming from its own checkpoint); if it fails again its shards are discarded and it is
 named in the manifest's `failed_workers`, never half-included.
+
+Dask's own log lines (scheduler, nanny, worker start/stop at INFO) are hidden unless asked for (`dask_log`), so a
+user sees the progress bar and warnings; `crl-data collect --dask-log info` shows them all.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import shutil
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -20,8 +27,10 @@ from crl.pipelines.collect import (
     checkpoint_root,
     collect_worker,
     discard_worker_shards,
+    epoch_shape,
     provenance,
     read_progress,
+    worker_budget,
     worker_name,
 )
 from crl.pipelines.sources import PolicySpec
@@ -96,9 +105,16 @@ class _Monitor:
             self.bar.__exit__(*exc)
 
 
+DASK_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
 def run_collection(config: CollectConfig, store: Any, resume: bool = False, scheduler: str | None = None,
-                   show_progress: bool = True) -> dict[str, Any]:
-    """Collect into the next version of `config.dataset` and commit it; returns the manifest."""
+                   show_progress: bool = True, dask_log: str = "warning") -> dict[str, Any]:
+    """Collect into the next version of `config.dataset` and commit it; returns the manifest.
+
+    Every env step collected is recorded (episodes running when the budget is spent are cut and marked as
+    truncated). dask_log: the least severe Dask log level shown when workers run on Dask (one of DASK_LOG_LEVELS).
+    """
     from crl.envs import make
 
     config = config.validate()
@@ -108,14 +124,16 @@ def run_collection(config: CollectConfig, store: Any, resume: bool = False, sche
     if resume:
         _check_resume(staging.info["provenance"].get("collector", {}), prov["collector"])
     policy = PolicySpec.parse(config.policy)
+    if dask_log not in DASK_LOG_LEVELS:
+        raise ConfigError(f"--dask-log {dask_log!r} unknown; use one of {', '.join(DASK_LOG_LEVELS)}")
     per_worker = -(-config.env_steps // config.workers)
     results: list[dict[str, Any]] = []
     failed: list[dict[str, str]] = []
-    with _Monitor(staging, config, per_worker * config.workers, show_progress):
+    with _Monitor(staging, config, worker_budget(config, per_worker) * config.workers, show_progress):
         if config.workers == 1 and scheduler is None:
             results.append(_worker_task(config, staging, 0, per_worker))
         else:
-            results, failed = _fan_out(config, staging, per_worker, scheduler)
+            results, failed = _fan_out(config, staging, per_worker, scheduler, dask_log)
     if not results:
         raise CrlError(f"every collector worker failed ({'; '.join(f['error'] for f in failed)}); "
                        f"fix the cause and re-run with --resume")
@@ -123,9 +141,14 @@ def run_collection(config: CollectConfig, store: Any, resume: bool = False, sche
         "collector": {
             **prov["collector"],
             "env_steps": sum(r["env_steps"] for r in results),
+            "env_steps_requested": config.env_steps,
+            "epoch_envs": epoch_shape(config)[0],
+            "epoch_steps": epoch_shape(config)[1],
+            # episodes still running when the budget was spent, recorded with truncation on their last step
+            "cut_episodes": sum(r["cut_episodes"] for r in results),
+            "cut_transitions": sum(r["cut_transitions"] for r in results),
             "checkpoint": f"collector/{results[0]['worker']}" if policy.kind == "crl" else policy.path,
             "checkpoints": {r["worker"]: f"collector/{r['worker']}" for r in results},
-            "dropped_partial_transitions": sum(r["dropped_partial_transitions"] for r in results),
             "final_eval": {r["worker"]: r["eval"] for r in results},
             "source": results[0]["source"],
         },
@@ -134,15 +157,43 @@ def run_collection(config: CollectConfig, store: Any, resume: bool = False, sche
     return staging.commit(extra_provenance=extra)
 
 
-def _fan_out(config: CollectConfig, staging: Any, per_worker: int, scheduler: str | None
+@contextlib.contextmanager
+def dask_logging(level: str) -> Iterator[None]:
+    """Show Dask's log records of `level` and above, here and in the worker processes started meanwhile.
+
+    Here: the `distributed` logger's level (its records may reach the root handler that orbax installs, where
+    LocalCluster's `silence_logs` does not look). Worker processes are spawned and configure their logging from
+    the dask config at import, so the level travels as DASK_LOGGING__DISTRIBUTED in their environment.
+    """
+    logger = logging.getLogger("distributed")
+    old_level, old_env = logger.level, os.environ.get("DASK_LOGGING__DISTRIBUTED")
+    logger.setLevel(level.upper())
+    os.environ["DASK_LOGGING__DISTRIBUTED"] = level
+    try:
+        yield
+    finally:
+        logger.setLevel(old_level)
+        if old_env is None:
+            os.environ.pop("DASK_LOGGING__DISTRIBUTED", None)
+        else:
+            os.environ["DASK_LOGGING__DISTRIBUTED"] = old_env
+
+
+def _fan_out(config: CollectConfig, staging: Any, per_worker: int, scheduler: str | None, dask_log: str = "warning"
              ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    with dask_logging(dask_log):
+        return _fan_out_logged(config, staging, per_worker, scheduler, dask_log)
+
+
+def _fan_out_logged(config: CollectConfig, staging: Any, per_worker: int, scheduler: str | None, dask_log: str
+                    ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     from dask.distributed import Client, LocalCluster, as_completed
 
     cluster = None
     if scheduler is None:
         cluster = LocalCluster(n_workers=config.workers, threads_per_worker=1, processes=True,
                                dashboard_address=None, memory_limit=0,
-                               silence_logs=50)
+                               silence_logs=getattr(logging, dask_log.upper()))
         client = Client(cluster)
     else:
         client = Client(scheduler)
@@ -178,10 +229,13 @@ def describe(manifest: dict[str, Any]) -> str:
         f"  {t['episodes']:,} episodes, {t['transitions']:,} transitions, {t['shards']} shards "
         f"(env {c['env']}, policy {c['policy']}, collector depth {c['collector_depth']})",
     ]
-    if c.get("dropped_partial_transitions"):
-        lines.append(f"  {c['dropped_partial_transitions']:,} steps of episodes still running at the end were not "
-                     "recorded (datasets hold whole episodes; pick --env-steps as a multiple of "
-                     "num_envs x episode length to record every step)")
+    asked = c.get("env_steps_requested")
+    if asked is not None and asked != c["env_steps"]:
+        lines.append(f"  {c['env_steps']:,} env steps collected and recorded: --env-steps {asked:,} rounded up to "
+                     f"whole epochs of {c['epoch_envs']} envs x {c['epoch_steps']} steps per worker")
+    if c.get("cut_episodes"):
+        lines.append(f"  {c['cut_episodes']:,} episodes cut at the budget, recorded as truncated "
+                     f"({c['cut_transitions']:,} transitions)")
     evals = [e["eval/success"] for e in c.get("final_eval", {}).values() if e]
     if evals:
         lines.append(f"  collector eval success at the end: {sum(evals) / len(evals):.2f}")

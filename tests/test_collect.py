@@ -2,7 +2,8 @@
 
 A tiny depth-4 CRL collector on point_u_maze (module fixture) is checked for counts, hashes, episode structure,
 its stored checkpoint and the replay property; oracle data must contain successes; a SIGKILLed collection must
-resume to exactly the data of an uninterrupted one; two Dask workers must produce one valid version.
+resume to exactly the data of an uninterrupted one; two Dask workers must produce one valid version; every env step
+is recorded, episodes running when the budget is spent as truncated ones; Dask's INFO lines stay hidden by default.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def test_manifest_counts_match_stored_arrays_and_hashes_verify(crl_version: tupl
     assert manifest["totals"]["transitions"] == TINY_CRL.env_steps
     collector = manifest["provenance"]["collector"]
     assert collector["collector_depth"] == 4 and collector["env_steps"] == 1000
-    assert collector["dropped_partial_transitions"] == 0
+    assert collector["cut_episodes"] == 0 and collector["env_steps_requested"] == 1000
     assert verify(store, manifest["id"]).ok
 
 
@@ -137,8 +138,10 @@ def test_oracle_dataset_contains_successful_episodes(data_root: Path) -> None:
     assert per_episode.mean() >= 0.9
 
 
-RANDOM_ARGS = ["collect", "--policy", "random", "--env-steps", "6400", "--num-envs", "8", "--unroll-length", "20",
-               "--episode-length", "40", "--checkpoint-every", "2", "--shard-rows", "200", "--no-progress"]
+# The random-policy tests share one compiled shape (4 envs x 20 steps, episodes of 50); MJX compiles are slow.
+# 3120 steps = 39 epochs of 4 envs x 20 steps: 780 steps per env = 15 episodes of 50 and a cut tail of 30
+RANDOM_ARGS = ["collect", "--policy", "random", "--env-steps", "3120", "--num-envs", "4", "--unroll-length", "20",
+               "--episode-length", "50", "--checkpoint-every", "2", "--shard-rows", "200", "--no-progress"]
 
 
 def _run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -168,18 +171,21 @@ def test_sigkill_then_resume_gives_the_uninterrupted_data(tmp_path: Path) -> Non
     assert a.keys() == b.keys()
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert len(b["observation"]) == 3120 and "4 episodes cut at the budget, recorded as truncated" in resumed.stdout
+    assert store.manifest("t/killed-v0")["provenance"]["collector"]["cut_episodes"] == 4
+    np.testing.assert_array_equal(_assert_whole_budget_with_truncated_tails(b, 50), [30] * 4)
 
 
 def test_two_dask_workers_write_one_version(data_root: Path) -> None:
     config = CollectConfig(env="point_u_maze", dataset="test/dask", policy="random", env_steps=1600,
-                           num_envs=4, unroll_length=20, episode_length=40, workers=2, shard_rows=100)
+                           num_envs=4, unroll_length=20, episode_length=50, workers=2, shard_rows=100)
     manifest = run_collection(config, DatasetStore(data_root), show_progress=False)
     workers = {s["path"].split("/")[1].split("-")[0] for s in manifest["shards"]}
     assert workers == {"w0", "w1"}
     assert manifest["totals"]["transitions"] == 1600 and manifest["provenance"]["failed_workers"] == []
     data = DatasetStore(data_root).open(manifest["id"]).load(["episode_id"])
     ids = data["episode_id"][data["episode_offsets"][:-1]]
-    assert len(np.unique(ids)) == len(ids) == 40
+    assert len(np.unique(ids)) == len(ids) == 32  # 2 workers x 4 envs x 200 steps, episodes of 50
     assert verify(DatasetStore(data_root), manifest["id"]).ok
 
 
@@ -187,7 +193,7 @@ def test_a_failing_dask_worker_is_retried_then_left_out_whole(data_root: Path) -
     from crl.pipelines.collect import checkpoint_root, provenance
 
     config = CollectConfig(env="point_u_maze", dataset="test/dask-fail", policy="random", env_steps=1600,
-                           num_envs=4, unroll_length=20, episode_length=40, workers=2, shard_rows=100)
+                           num_envs=4, unroll_length=20, episode_length=50, workers=2, shard_rows=100)
     store = DatasetStore(data_root)
     env = make(config.env, **config.env_overrides())
     staging = store.begin(config.dataset, env.spec.to_dict(), provenance(config, env))
@@ -200,6 +206,63 @@ def test_a_failing_dask_worker_is_retried_then_left_out_whole(data_root: Path) -
     assert {s["path"].split("/")[1].split("-")[0] for s in manifest["shards"]} == {"w0"}
     assert manifest["totals"]["transitions"] == 800
     assert verify(store, manifest["id"]).ok
+
+
+def _assert_whole_budget_with_truncated_tails(data: dict, episode_length: int) -> np.ndarray:
+    """Every episode ends with exactly one end flag; returns the lengths of the episodes cut short."""
+    offsets = data["episode_offsets"]
+    lengths = np.diff(offsets)
+    last = offsets[1:] - 1
+    assert (data["truncation"][last] | data["terminal"][last]).all()
+    ends = (data["truncation"] | data["terminal"]).astype(int)
+    assert ends.sum() == len(lengths)
+    assert lengths.max() <= episode_length
+    return lengths[data["truncation"][last] & (lengths < episode_length)]
+
+
+# the scaled-down shape of `--policy random --env-steps 12800 --workers 2` with the cpu preset (64 envs x 50 steps,
+# episodes of 250): each worker's budget ends before any env finishes its first episode
+DASK_ARGS = ["collect", "--policy", "random", "--env-steps", "160", "--num-envs", "4", "--unroll-length", "20",
+             "--episode-length", "50", "--workers", "2", "--no-progress"]
+
+
+def test_dask_budget_shorter_than_an_episode_commits_every_step_quietly(data_root: Path) -> None:
+    env = dict(os.environ)
+    quiet = _run_cli([*DASK_ARGS, "--dataset", "t/short"], env)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "8 episodes cut at the budget, recorded as truncated" in quiet.stdout
+    assert [line for line in quiet.stderr.splitlines() if "distributed." in line and "INFO" in line] == []
+    store = DatasetStore(data_root)
+    manifest = store.manifest("t/short-v0")
+    assert manifest["totals"]["transitions"] == 160 == manifest["provenance"]["collector"]["env_steps"]
+    assert {s["path"].split("/")[1].split("-")[0] for s in manifest["shards"]} == {"w0", "w1"}
+    data = store.open("t/short-v0").load()
+    np.testing.assert_array_equal(_assert_whole_budget_with_truncated_tails(data, 50), [20] * 8)
+    assert verify(store, "t/short-v0").ok
+
+    loud = _run_cli([*DASK_ARGS, "--dataset", "t/short", "--dask-log", "info"], env)
+    assert loud.returncode == 0, loud.stderr
+    assert [line for line in loud.stderr.splitlines() if "distributed.scheduler" in line and "INFO" in line]
+    assert store.manifest("t/short-v1")["content_hash"] == manifest["content_hash"]
+
+
+def test_a_worker_rerun_after_its_last_checkpoint_keeps_its_cut_episodes(data_root: Path) -> None:
+    from crl.pipelines.collect import collect_worker, provenance
+
+    # 240 steps = 3 epochs of 4 envs x 20: 60 steps per env = one episode of 50 and a cut tail of 10
+    config = CollectConfig(env="point_u_maze", dataset="test/again", policy="random", env_steps=240, num_envs=4,
+                           unroll_length=20, episode_length=50, checkpoint_every=1)
+    store = DatasetStore(data_root)
+    env = make(config.env, **config.env_overrides())
+    staging = store.begin(config.dataset, env.spec.to_dict(), provenance(config, env))
+    first = collect_worker(config, staging, 0, config.env_steps)
+    assert (first["env_steps"], first["cut_episodes"], first["cut_transitions"]) == (240, 4, 40)
+    again = collect_worker(config, staging, 0, config.env_steps)  # e.g. a Dask retry after the last checkpoint
+    assert again == first
+    manifest = staging.commit()
+    assert manifest["totals"]["transitions"] == 240 and manifest["totals"]["episodes"] == 8
+    data = store.open(manifest["id"]).load()
+    np.testing.assert_array_equal(_assert_whole_budget_with_truncated_tails(data, 50), [10] * 4)
 
 
 def test_cli_user_errors_exit_2_and_leave_nothing(data_root: Path, capsys: pytest.CaptureFixture) -> None:

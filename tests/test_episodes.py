@@ -57,3 +57,22 @@ def test_state_dict_round_trip_continues_identically() -> None:
     assert out_a.keys() == out_b.keys()
     for k in out_a:
         np.testing.assert_array_equal(out_a[k], out_b[k])
+
+
+def test_last_block_cuts_running_episodes_as_truncated() -> None:
+    asm = EpisodeAssembler(2, STATE, (0, 1))
+    first = asm.add(_block(0, 4, 2, [3, 5]))
+    out = asm.add(_block(4, 4, 2, [3, 5]), last=True)
+    assert asm.pending_transitions() == 0
+    assert len(first["step"]) + len(out["step"]) == 2 * 8  # every step of both slots is recorded
+    assert (asm.cut_episodes, asm.cut_transitions) == (2, 2 + 3)
+    offsets = out["episode_offsets"]
+    for e in range(len(offsets) - 1):
+        rows = slice(offsets[e], offsets[e + 1])
+        assert out["truncation"][rows][-1] and not out["truncation"][rows][:-1].any()
+        assert not out["terminal"][rows].any()
+        np.testing.assert_array_equal(out["step"][rows], np.arange(offsets[e + 1] - offsets[e]))
+        assert out["final_observation"][e, 1] == out["observation"][rows][-1, 1] + 1  # the step after the cut
+    # the cut tails end at the block's last step (t=7) and start where their slot's last episode ended
+    cut = [e for e in range(len(offsets) - 1) if out["observation"][offsets[e + 1] - 1, 1] == 7]
+    assert sorted(int(offsets[e + 1] - offsets[e]) for e in cut) == [2, 3]
