@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jax
-
 from crl.errors import ConfigError
 
 POLICY_NAMES = ("checkpoint:RUN_DIR", "oracle", "random")
@@ -29,6 +27,7 @@ class Policy:
     env: Any
     """The env it is evaluated in."""
     act: Any
+    """`act(obs [N, obs_size]) -> actions [N, action_size]` in [-1, 1], jittable."""
     keyed: bool = False
     """True when `act` takes a per-step PRNG key (the random policy)."""
     run_dir: Path | None = None
@@ -38,9 +37,11 @@ class Policy:
     """The `crl.checkpoint.LoadedAgent` of a checkpoint policy (critic for the geodesic probe), else None."""
 
     def record(self) -> dict[str, Any]:
-        """What the JSON outputs record about the policy."""
+        """What the JSON outputs record about the policy (`trained_on`: the dataset id of an offline run's config)."""
+        config = dict(getattr(self.loaded, "config", None) or {})
         return {"policy": self.name, "kind": self.kind, "run": str(self.run_dir) if self.run_dir else None,
-                "checkpoint_step": self.step}
+                "checkpoint_step": self.step, "run_kind": getattr(self.loaded, "kind", None),
+                "trained_on": config.get("dataset")}
 
 
 def make_env(name: str, **overrides: Any) -> Any:
@@ -94,9 +95,3 @@ def resolve_policy(name: str, env: Any | str | None = None, step: int | None = N
         return Policy(name, "oracle", env, lambda obs: oracle_action(env, obs))
     raise ConfigError(f"unknown --policy {name!r}; use one of {', '.join(POLICY_NAMES)}")
 
-
-def jit_act(policy: Policy) -> Any:
-    """A jitted `act` (obs, key) -> actions, whatever the policy's signature."""
-    if policy.keyed:
-        return jax.jit(policy.act)
-    return jax.jit(lambda obs, key: policy.act(obs))

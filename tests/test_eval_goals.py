@@ -12,7 +12,7 @@ from crl.config import TrainConfig
 from crl.envs import make
 from crl.eval import run_goals, run_stitching
 from crl.eval.stitching import all_pairs, stitching_distance
-from crl.evaluation import evaluate_goals, goal_means, summarize_goals, wilson_ci
+from crl.evaluation import evaluate_goals, goal_means, goal_vector, summarize_goals, wilson_ci
 from crl.train import Trainer
 
 SHORT = 100  # steps: the oracle needs ~75 to cross the U
@@ -103,3 +103,13 @@ def test_evaluate_goals_is_the_trainers_evaluation() -> None:
     # the key matters (otherwise the comparison above would prove little)
     a, b = (float(goal_means(mine(jax.random.PRNGKey(s)))["eval/final_dist"]) for s in (7, 8))
     assert a != b
+
+
+def test_goal_vector_follows_the_env() -> None:
+    xy = np.array([[4.0, 8.0], [12.0, 4.0]], np.float32)
+    np.testing.assert_array_equal(goal_vector(make("point_u_maze"), xy), xy)
+    hum = make("humanoid_u_maze")
+    g = np.asarray(goal_vector(hum, xy))
+    assert g.shape == (2, hum.goal_size) == (2, 3)
+    np.testing.assert_array_equal(g[:, :2], xy)
+    np.testing.assert_allclose(g[:, 2], np.asarray(hum.sample_goal(jax.random.PRNGKey(0)))[2])
