@@ -16,8 +16,8 @@ from flax import struct
 
 from crl.config import AgentConfig
 from crl.fused import on_cpu_backend
-from crl.losses import actor_loss, alpha_loss, infonce_loss, paired_energy, pairwise_logits
-from crl.networks import Actor, ResidualEncoder, sample_tanh_gaussian
+from crl.losses import actor_loss, alpha_loss, ddpg_bc_actor_loss, infonce_loss, paired_energy, pairwise_logits
+from crl.networks import Actor, ResidualEncoder, sample_tanh_gaussian, tanh_gaussian_log_prob
 from crl.relabel import Batch
 
 # XLA:CPU compiler options for the jits that contain `CRLAgent.update` (the trainer's epoch, bench_sgd), via
@@ -111,8 +111,14 @@ class CRLAgent:
         psi = self.g_net.apply(params.g_encoder, goal)
         return paired_energy(phi, psi, self.config.energy)
 
-    def update(self, st: AgentState, batch: Batch, key: jax.Array) -> tuple[AgentState, dict[str, jax.Array]]:
-        """One SGD step of critic, actor and alpha; returns the new state and scalar metrics."""
+    def update(
+        self, st: AgentState, batch: Batch, key: jax.Array, bc_alpha: float | jax.Array | None = None
+    ) -> tuple[AgentState, dict[str, jax.Array]]:
+        """One SGD step of critic, actor and alpha; returns the new state and scalar metrics.
+
+        `bc_alpha` None: the online actor (maximise the critic with the entropy term). A number (or traced scalar,
+        e.g. a decaying weight): the DDPG+BC actor of OGBench's CRL on the batch's data actions. `batch.actor_goal`
+        (when set) conditions the actor on its own goals."""
         c, p = self.config, st.params
         sa_in = jnp.concatenate([batch.state, batch.action], -1)
 
@@ -127,11 +133,21 @@ class CRLAgent:
         psi = jax.lax.stop_gradient(psi)
         alpha = jnp.exp(p.log_alpha)
 
+        actor_goal = batch.goal if batch.actor_goal is None else batch.actor_goal
+        # psi of the actor's goals: reused from the critic pass unless the actor has goals of its own
+        actor_psi = psi if batch.actor_goal is None else jax.lax.stop_gradient(
+            self.g_net.apply(p.g_encoder, batch.actor_goal))
+
         def actor_fn(actor_params):
-            mean, log_std = self.actor_net.apply(actor_params, jnp.concatenate([batch.state, batch.goal], -1))
+            mean, log_std = self.actor_net.apply(actor_params, jnp.concatenate([batch.state, actor_goal], -1))
             action, log_prob = sample_tanh_gaussian(mean, log_std, key)
             phi = self.sa_net.apply(p.sa_encoder, jnp.concatenate([batch.state, action], -1))
-            loss, m = actor_loss(log_prob, paired_energy(phi, psi, c.energy), alpha)
+            q = paired_energy(phi, actor_psi, c.energy)
+            if bc_alpha is None:
+                loss, m = actor_loss(log_prob, q, alpha)
+            else:
+                loss, m = ddpg_bc_actor_loss(q, tanh_gaussian_log_prob(mean, log_std, batch.action), bc_alpha)
+                m = {**m, "actor/entropy": -jnp.mean(log_prob)}
             return loss, (m, log_prob)
 
         (_, (a_metrics, log_prob)), a_grad = jax.value_and_grad(actor_fn, has_aux=True)(p.actor)

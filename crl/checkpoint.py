@@ -1,27 +1,33 @@
-"""Orbax checkpoints of a run's TrainState, with the resolved config stored alongside (self-describing).
+"""Checkpoints of any run (online, offline, fine-tune, collector): named items keyed by tree path, plus metadata.
 
-Layout: `<run>/checkpoints/<step>/{state, config}` managed by an orbax CheckpointManager (it writes into a
-temporary folder and renames it when complete, so a half-written checkpoint is never picked up). The step is the
-number of epochs done. `load_checkpoint(path)` rebuilds the trainer from the stored config alone.
+Layout: `<run>/checkpoints/<step>/{state, meta}` managed by an orbax CheckpointManager (it writes into a temporary
+folder and renames it when complete, so a half-written checkpoint is never picked up). `state` is a nested dict
+whose keys are the field names along each leaf's tree path (`learner/agent/params/actor/params/Dense_0/kernel`,
+`buffer/state`, ...), so a checkpoint can be read without knowing the flatten order of any class, and one part of
+it (the learner) without the rest. `meta` is JSON: format version, the run's kind, its config and env spec.
+
+This module depends on nothing in the training layer: `load_agent(run)` and `load_policy(run)` turn any run
+(whatever trained it) into an agent or a deterministic policy from its metadata alone.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import orbax.checkpoint as ocp
 
-from crl.config import TrainConfig
 from crl.errors import ConfigError
 
-if TYPE_CHECKING:
-    from crl.train import Trainer, TrainState
+FORMAT = 2
+"""Checkpoint format: 1 = positional leaves (before 2026-12, not readable any more), 2 = tree-path items + meta."""
 
 
 def checkpoint_dir(run_dir: str | Path) -> Path:
@@ -29,74 +35,69 @@ def checkpoint_dir(run_dir: str | Path) -> Path:
     return Path(run_dir).absolute() / "checkpoints"
 
 
-def manager(run_dir: str | Path, max_to_keep: int = 3) -> ocp.CheckpointManager:
-    """A CheckpointManager for a run folder (creates the folder)."""
+def manager(run_dir: str | Path, max_to_keep: int = 3, folder: str | Path | None = None) -> ocp.CheckpointManager:
+    """A CheckpointManager for a run folder's `checkpoints/` (or an explicit `folder`; created on first use)."""
     return ocp.CheckpointManager(
-        checkpoint_dir(run_dir),
+        Path(folder).absolute() if folder is not None else checkpoint_dir(run_dir),
         options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
     )
 
 
+# ---- tree <-> path-keyed items ---------------------------------------------------------------------------------
+def _key_name(entry: Any) -> str:
+    for attr in ("name", "key", "idx"):
+        if hasattr(entry, attr):
+            return str(getattr(entry, attr))
+    return str(entry)
+
+
 def pack_state(tree: Any) -> dict[str, Any]:
-    """The stored layout of a state pytree: non-empty leaves by flat index (`leaf_00000`, ...). Orbax refuses
-    zero-size arrays, and mjx.Data has some (e.g. `act`). Works on arrays and on abstract ShapeDtypeStructs."""
-    return {f"leaf_{i:05d}": x for i, x in enumerate(jax.tree.leaves(tree)) if math.prod(x.shape) > 0}
+    """A pytree as a nested dict keyed by the names along each leaf's path. Zero-size leaves are left out (orbax
+    refuses them; mjx.Data has some); works on arrays and on abstract ShapeDtypeStructs."""
+    out: dict[str, Any] = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        if math.prod(leaf.shape) == 0:
+            continue
+        node = out
+        names = [_key_name(p) for p in path] or ["value"]
+        for name in names[:-1]:
+            node = node.setdefault(name, {})
+        node[names[-1]] = leaf
+    return out
 
 
-def unpack_state(stored: dict[str, Any], abstract: Any) -> Any:
-    """Inverse of `pack_state`, shaped like `abstract` (zero-size leaves rebuilt as zeros)."""
-    leaves, treedef = jax.tree.flatten(abstract)
-    return jax.tree.unflatten(treedef, [stored.get(f"leaf_{i:05d}", jnp.zeros(x.shape, x.dtype))
-                                        for i, x in enumerate(leaves)])
+def unpack_state(stored: dict[str, Any], abstract: Any, where: str = "checkpoint") -> Any:
+    """Inverse of `pack_state`, shaped like `abstract` (zero-size leaves rebuilt as zeros). A missing or
+    misshapen leaf is a ConfigError naming its path."""
+    leaves_with_path, treedef = jax.tree_util.tree_flatten_with_path(abstract)
+    leaves = []
+    for path, want in leaves_with_path:
+        if math.prod(want.shape) == 0:
+            leaves.append(jnp.zeros(want.shape, want.dtype))
+            continue
+        names = [_key_name(p) for p in path] or ["value"]
+        node: Any = stored
+        for name in names:
+            node = node.get(name) if isinstance(node, dict) else None
+        if node is None or tuple(np.shape(node)) != tuple(want.shape):
+            got = "missing" if node is None else f"shape {tuple(np.shape(node))}"
+            raise ConfigError(f"{where} does not fit this run: {'/'.join(names)} is {got}, expected shape "
+                              f"{tuple(want.shape)} (a different config or crl version?)")
+        leaves.append(jnp.asarray(node, want.dtype))
+    return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
-def save(mngr: ocp.CheckpointManager, step: int, state: TrainState, config: TrainConfig) -> None:
-    """Save state + config at `step` and wait until it is committed (atomic rename by orbax)."""
-    mngr.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(pack_state(state)), config=ocp.args.JsonSave(config.to_dict())))
+# ---- save / restore --------------------------------------------------------------------------------------------
+def save(mngr: ocp.CheckpointManager, step: int, state: Any, meta: dict[str, Any]) -> None:
+    """Save a run state (path-keyed) and its metadata at `step`; waits until committed (atomic rename by orbax)."""
+    meta = {"format": FORMAT, **meta}
+    mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(pack_state(state)),
+                                            meta=ocp.args.JsonSave(meta)), force=True)
     mngr.wait_until_finished()
 
 
-def read_config(mngr: ocp.CheckpointManager, step: int | None = None) -> TrainConfig:
-    """The config stored with a checkpoint (latest by default)."""
-    step = _step(mngr, step)
-    out = mngr.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
-    return TrainConfig.from_dict(out["config"])
-
-
-def restore(mngr: ocp.CheckpointManager, trainer: Trainer, step: int | None = None) -> TrainState:
-    """The TrainState of a checkpoint (latest by default), shaped by `trainer`'s config."""
-    step = _step(mngr, step)
-    abstract = jax.eval_shape(trainer.init, jax.random.PRNGKey(0))
-    want = pack_state(abstract)
-    try:
-        got = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(want)))["state"]
-    except (ValueError, KeyError, TypeError) as e:
-        reason = str(e).splitlines()[0][:200]
-    else:
-        bad = [k for k, v in want.items() if k not in got or tuple(got[k].shape) != tuple(v.shape)]
-        if not bad:
-            return unpack_state(got, abstract)
-        reason = f"{len(bad)} arrays differ in shape or are missing, first {bad[0]}"
-    raise ConfigError(f"checkpoint {step} in {mngr.directory} does not fit the training state of this crl "
-                      f"version and its stored config (written by an older layout?): {reason}")
-
-
-def load_checkpoint(path: str | Path, step: int | None = None, env: Any | None = None) -> tuple[TrainConfig, Any]:
-    """(config, TrainState) from a run folder or its `checkpoints` folder; params are `state.agent.params`."""
-    from crl.train import Trainer
-
-    path = Path(path).absolute()
-    run_dir = path.parent if path.name == "checkpoints" else path
-    if not checkpoint_dir(run_dir).is_dir():
-        raise ConfigError(f"no checkpoints under {run_dir}; pass a run folder written by `crl-train online --out`")
-    mngr = manager(run_dir)
-    config = read_config(mngr, step)
-    trainer = Trainer(config, env)
-    return config, restore(mngr, trainer, step)
-
-
-def _step(mngr: ocp.CheckpointManager, step: int | None) -> int:
+def latest_step(mngr: ocp.CheckpointManager, step: int | None = None) -> int:
+    """`step` if it exists, else the latest; ConfigError naming the available ones when there is none."""
     if step is None:
         step = mngr.latest_step()
     if step is None or step not in mngr.all_steps():
@@ -105,11 +106,35 @@ def _step(mngr: ocp.CheckpointManager, step: int | None) -> int:
     return step
 
 
+def read_meta(mngr: ocp.CheckpointManager, step: int | None = None) -> dict[str, Any]:
+    """The metadata of a checkpoint (latest by default). Checkpoints written before format 2 fail with one line."""
+    step = latest_step(mngr, step)
+    folder = Path(mngr.directory) / str(step)
+    if not (folder / "meta").exists():
+        raise ConfigError(f"checkpoint {folder} was written by crl before 2026-12 (positional layout, format 1), "
+                          f"which this version cannot read; retrain the run (or use crl at commit 0df151b)")
+    return mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+
+
+def restore(mngr: ocp.CheckpointManager, abstract: Any, step: int | None = None) -> Any:
+    """The state of a checkpoint (latest by default), shaped like `abstract` (e.g. `jax.eval_shape(init, key)`)."""
+    step = latest_step(mngr, step)
+    read_meta(mngr, step)  # the one-line error for old layouts
+    raw = restore_raw(mngr, step)
+    return unpack_state(raw, abstract, f"checkpoint {step} in {mngr.directory}")
+
+
+def restore_raw(mngr: ocp.CheckpointManager, step: int) -> dict[str, Any]:
+    """The stored state of a checkpoint as a nested dict of arrays, with no target (any part can be picked)."""
+    return mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))["state"]
+
+
 # ---- loading any run as an agent or a policy (evaluators, collectors, fine-tuning) ---------------------------------
 @dataclass(frozen=True)
 class LoadedAgent:
     """A run's agent: the static `CRLAgent`, its evaluation params (critic + the evaluated actor), the env spec
-    (a dict with `layout_text`: `crl.envs.env_from_spec` rebuilds the env), the run's kind and checkpoint step."""
+    (a dict with `layout_text`: `crl.envs.env_from_spec` rebuilds the env), the run's kind and checkpoint step,
+    and the learner state itself (fine-tuning continues from it)."""
 
     agent: Any
     params: Any
@@ -118,6 +143,7 @@ class LoadedAgent:
     step: int
     config: dict[str, Any]
     run_dir: Path
+    learner_state: Any = None
 
     def act(self, obs: jax.Array) -> jax.Array:
         """Deterministic actions (tanh of the mean) for observations [N, observation_size]; jit-able."""
@@ -135,21 +161,72 @@ class LoadedPolicy:
     run_dir: Path
 
 
-def load_agent(path: str | Path, step: int | None = None) -> LoadedAgent:
-    """The agent and evaluation params of any run folder (latest checkpoint unless `step`)."""
-    from crl.agent import CRLAgent
-    from crl.train import Trainer
+def find_checkpoints(path: str | Path) -> Path:
+    """The checkpoint folder of a run: `RUN/checkpoints`, the folder itself, or a collector's worker folder
+    (`<dataset version>/collector/worker-0`, or the version folder: its first worker)."""
+    p = Path(path).expanduser().absolute()
+    for cand in (p / "checkpoints", p, p / "collector" / "worker-0"):
+        if cand.is_dir() and any(c.name.isdigit() for c in cand.iterdir()):
+            return cand
+    raise ConfigError(f"no checkpoints under {p}; pass a run folder written by `crl-train` (online, offline, "
+                      f"finetune) or a collector's dataset version folder")
 
-    config, ts = load_checkpoint(path, step)
-    run_dir = Path(path).absolute()
-    run_dir = run_dir.parent if run_dir.name == "checkpoints" else run_dir
-    env_spec = Trainer(config).env.spec.to_dict()
-    agent = CRLAgent(config.agent, env_spec["state_size"], env_spec["action_size"], env_spec["goal_size"])
-    params = ts.agent.params.replace(actor=ts.actor_ema)
-    return LoadedAgent(agent, params, env_spec, "online", int(ts.epoch), config.to_dict(), run_dir)
+
+def _learner_config(meta: dict[str, Any]) -> Any:
+    """The LearnerConfig inside any run config (nested, or the flat layout of older collector configs)."""
+    from crl.config import AgentConfig, LearnerConfig
+
+    cfg = dict(meta.get("config") or {})
+    learner = dict(cfg.get("learner", {}))
+    for name in ("batch_size", "sgd_steps", "discount", "actor_ema", "agent", "critic_goals", "actor_goals",
+                 "bc_alpha"):
+        if name in cfg:
+            learner[name] = cfg[name]
+    agent = AgentConfig(**learner.pop("agent", {}))
+    return LearnerConfig(agent=agent, **learner)
+
+
+def load_agent(path: str | Path, step: int | None = None) -> LoadedAgent:
+    """The agent, evaluation params and learner state of any run (latest checkpoint unless `step`), built from the
+    checkpoint's metadata alone (no trainer, no replay restored)."""
+    from crl.learner import Learner
+
+    folder = find_checkpoints(path)
+    mngr = manager(None, folder=folder)
+    step = latest_step(mngr, step)
+    meta = dict(read_meta(mngr, step))
+    if "config" not in meta:  # a collector checkpoint keeps its source's config as an item of its own
+        meta["config"] = mngr.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
+    env_spec = meta.get("env_spec")
+    if env_spec is None:  # a collector checkpoint: its config names the env
+        from crl.config import TrainConfig
+        from crl.envs import make
+
+        tc = TrainConfig.from_dict(meta["config"])
+        env_spec = make(tc.env, **tc.env_kwargs()).spec.to_dict()
+    try:
+        learner_cfg = _learner_config(meta)
+    except TypeError as e:
+        raise ConfigError(f"checkpoint {folder}/{step}: its config does not describe a learner ({e})") from None
+    learner = Learner(learner_cfg, env_spec["state_size"], env_spec["action_size"], env_spec["goal_size"])
+    abstract = jax.eval_shape(learner.init, jax.random.PRNGKey(0))
+    raw = restore_raw(mngr, step)
+    if "learner" not in raw:
+        raise ConfigError(f"checkpoint {folder}/{step} holds no learner (items: {sorted(raw)})")
+    ls = unpack_state(raw["learner"], abstract, f"checkpoint {folder}/{step}")
+    run_dir = folder.parent if folder.name == "checkpoints" else folder
+    return LoadedAgent(learner.agent, Learner.eval_params(ls), env_spec, meta.get("kind", "collector"), step,
+                       meta.get("config", {}), run_dir, ls)
 
 
 def load_policy(path: str | Path, step: int | None = None) -> LoadedPolicy:
     """A run's env spec and deterministic actor (jit-able `act(obs) -> actions`), without building a trainer."""
     la = load_agent(path, step)
     return LoadedPolicy(la.env_spec, la.act, la.kind, la.step, la.run_dir)
+
+
+def write_json(path: Path, obj: dict[str, Any]) -> None:
+    """Write a JSON file atomically (temp file + rename)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2))
+    tmp.replace(path)

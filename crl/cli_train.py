@@ -1,7 +1,12 @@
-"""`crl-train`: train deep CRL agents. `crl-train online --env point_u_maze --depth 4 --out runs/u`.
+"""`crl-train`: train deep CRL agents online, offline from a dataset, or fine-tune any run online.
 
-Options map onto a preset's TrainConfig (only the options given override it); the resolved config is written to
-`<out>/config.json`. A user error (bad value, occupied --out, diverged run) prints one line and exits 2.
+    crl-train online   --env point_u_maze --out runs/u
+    crl-train offline  --dataset local/point-u-oracle-v0 --depth 4,16 --seed 0,1 --out runs/offline
+    crl-train finetune --from runs/offline/d4-s0 --dataset local/point-u-oracle-v0 --out runs/ft
+
+Options are generated from the config dataclasses (crl.cli_options): a field's docstring is its help, and only the
+options given override the preset. The resolved config is written to `<out>/config.json`. A user error (bad value,
+occupied --out, diverged run) prints one line and exits 2.
 """
 
 from __future__ import annotations
@@ -11,17 +16,11 @@ from typing import Any
 import click
 
 from crl.cli_common import run_group
-
-# option name -> TrainConfig / AgentConfig field
-_FIELDS = {
-    "depth": "depth", "actor_depth": "actor_depth", "width": "width", "repr_dim": "repr_dim",
-    "batch_size": "batch_size", "num_envs": "num_envs", "unroll_length": "unroll_length", "sgd_steps": "sgd_steps",
-    "replay_size": "replay_size", "min_replay_size": "min_replay_size", "total_env_steps": "total_env_steps",
-    "episode_length": "episode_length", "eval_every": "eval_every", "num_eval_envs": "num_eval_envs",
-    "checkpoint_every": "checkpoint_every", "seed": "seed", "activation": "activation", "energy": "energy",
-    "layer_norm": "layer_norm", "residual": "residual", "symmetric_infonce": "symmetric_infonce",
-    "discount": "discount", "logsumexp_penalty": "logsumexp_penalty", "actor_ema": "actor_ema",
-}
+from crl.cli_options import config_options, given
+from crl.config import AgentConfig, LearnerConfig, TrainConfig
+from crl.errors import ConfigError
+from crl.finetune import FinetuneConfig
+from crl.offline import BC_PRESETS, OfflineConfig
 
 
 def parse_env_options(items: tuple[str, ...]) -> dict[str, Any]:
@@ -48,65 +47,144 @@ def parse_env_options(items: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-@click.group()
+def int_list(text: str | None, name: str) -> list[int] | None:
+    """'4,16,64' -> [4, 16, 64] (None stays None)."""
+    if text is None:
+        return None
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"--{name} {text!r}: expected comma-separated integers, e.g. 4,16,64") from None
+
+
+def _lr(overrides: dict[str, Any], lr: float | None) -> dict[str, Any]:
+    if lr is not None:
+        overrides.update(actor_lr=lr, critic_lr=lr, alpha_lr=lr)
+    return overrides
+
+
+def _summary(last: dict[str, Any], out: str) -> str:
+    evals = ", ".join(f"{k} {last[k]:.3g}" for k in ("eval/success", "eval/time_at_goal", "eval/final_dist")
+                      if k in last)
+    counts = ", ".join(f"{last[k]:,} {k.replace('_', ' ')}" for k in ("env_steps", "sgd_steps") if k in last)
+    early = " (stopped early: evaluation held 1.0)" if last.get("stopped_early") else ""
+    return f"done: {counts}{early}; {evals or 'no evaluation'}; outputs in {out}"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
-    """Train deep contrastive RL agents."""
+    """Train deep contrastive RL agents: online in MJX envs, offline from datasets, fine-tuned online."""
+
+
+_COMMON = dict(exclude=("env_overrides", "train_env_overrides"))
+
+
+def _online_options(fn: Any) -> Any:
+    fn = config_options(TrainConfig, LearnerConfig, AgentConfig, **_COMMON)(fn)
+    fn = click.option("--train-env", "train_env", multiple=True, metavar="KEY=VALUE|task",
+                      help="Env option for the TRAINING envs only (repeatable; replaces the preset's: cpu trains "
+                           "with start_cells=free new_goal_on_success=true). 'task' = train on the evaluation task "
+                           "itself.")(fn)
+    fn = click.option("--lr", type=float, help="Adam learning rate of actor, critic and alpha.")(fn)
+    fn = click.option("--preset", type=click.Choice(["cpu", "paper"]), default="cpu", show_default=True,
+                      help="cpu: learns point mazes in minutes on a laptop CPU; paper: the scaling-crl GPU values.")(fn)
+    fn = click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")(fn)
+    fn = click.option("--out", type=click.Path(file_okay=False), required=True, help="Run folder (created).")(fn)
+    return click.option("--no-progress", is_flag=True, help="No progress bar (logs go to metrics.jsonl).")(fn)
+
+
+def _online_config(cls: type, preset: str, lr: float | None, train_env: tuple[str, ...],
+                   options: dict[str, Any]) -> Any:
+    overrides = _lr(given(options), lr)
+    if train_env:
+        overrides["train_env_overrides"] = parse_env_options(train_env)
+    return cls.preset(preset, **overrides)
 
 
 @cli.command()
-@click.option("--env", "env_name", default=None, help="Environment name (crl.envs.make), e.g. point_u_maze.")
-@click.option("--preset", type=click.Choice(["cpu", "paper"]), default="cpu", show_default=True,
-              help="cpu: learns point mazes in minutes on a laptop CPU; paper: the scaling-crl GPU values.")
-@click.option("--out", type=click.Path(file_okay=False), required=True, help="Run folder (created).")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
-@click.option("--depth", type=int, help="Critic depth: Dense layers in residual blocks (multiple of 4).")
-@click.option("--actor-depth", type=int, help="Actor depth (default: same as --depth).")
-@click.option("--width", type=int, help="Hidden width.")
-@click.option("--repr-dim", type=int, help="Representation size of phi and psi.")
-@click.option("--batch-size", type=int, help="Transitions per SGD step.")
-@click.option("--num-envs", type=int, help="Parallel training envs.")
-@click.option("--unroll-length", type=int, help="Env steps per env per epoch.")
-@click.option("--sgd-steps", type=int, help="SGD steps per epoch.")
-@click.option("--replay-size", type=int, help="Replay capacity (transitions).")
-@click.option("--min-replay-size", type=int, help="Transitions collected before SGD starts.")
-@click.option("--total-env-steps", type=int, help="Training budget (env steps).")
-@click.option("--episode-length", type=int, help="Override the env's episode length.")
-@click.option("--eval-every", type=int, help="Evaluate every N epochs.")
-@click.option("--num-eval-envs", type=int, help="Episodes per evaluation.")
-@click.option("--checkpoint-every", type=int, help="Checkpoint every N epochs.")
-@click.option("--seed", type=int, help="Random seed.")
-@click.option("--activation", type=click.Choice(["swish", "relu"]), help="Hidden activation.")
-@click.option("--energy", type=click.Choice(["l2", "dot"]), help="Critic energy.")
-@click.option("--layer-norm/--no-layer-norm", default=None, help="LayerNorm in hidden layers.")
-@click.option("--residual/--no-residual", default=None, help="Residual connections.")
-@click.option("--symmetric-infonce/--forward-infonce", default=None, help="Add the backward InfoNCE term.")
-@click.option("--discount", type=float, help="Geometric goal-offset discount gamma.")
-@click.option("--logsumexp-penalty", type=float, help="Coefficient of the logsumexp^2 penalty.")
-@click.option("--actor-ema", type=float,
-              help="Per-epoch Polyak coefficient of the evaluated/exported actor (0 = the live actor).")
-@click.option("--lr", type=float, help="Adam learning rate of actor, critic and alpha.")
-@click.option("--train-env", "train_env", multiple=True, metavar="KEY=VALUE|task",
-              help="Env option for the TRAINING envs only (repeatable; replaces the preset's: cpu trains with "
-                   "start_cells=free new_goal_on_success=true). 'task' = train on the evaluation task itself.")
-@click.option("--no-progress", is_flag=True, help="No progress bar (logs still go to metrics.jsonl).")
-def online(env_name: str | None, preset: str, out: str, resume: bool, lr: float | None,
-           train_env: tuple[str, ...], no_progress: bool, **options: Any) -> None:
-    """Train online in vectorised MJX envs; writes config.json, metrics.jsonl, checkpoints/, learning_curve.png."""
-    from crl.config import TrainConfig
+@_online_options
+def online(preset: str, out: str, resume: bool, lr: float | None, train_env: tuple[str, ...], no_progress: bool,
+           **options: Any) -> None:
+    """Train online in vectorised MJX envs; writes config.json, metrics.jsonl, checkpoints/, learning_curve.png.
+
+    The cpu preset stops once 5 evaluations in a row scored success 1.0 (--stop-when-solved 0 runs the whole
+    --total-env-steps budget)."""
     from crl.train import run
 
-    overrides = {_FIELDS[k]: v for k, v in options.items() if v is not None}
-    if env_name is not None:
-        overrides["env"] = env_name
-    if lr is not None:
-        overrides.update(actor_lr=lr, critic_lr=lr, alpha_lr=lr)
-    if train_env:
-        overrides["train_env_overrides"] = parse_env_options(train_env)
-    config = TrainConfig.preset(preset, **overrides)
-    last = run(config, None, out, resume=resume, progress=not no_progress)
-    summary = ", ".join(f"{k} {last[k]:.3g}" for k in ("eval/success", "eval/time_at_goal", "eval/final_dist")
-                        if k in last)
-    click.echo(f"done: {last.get('env_steps', 0):,} env steps; {summary}; outputs in {out}")
+    config = _online_config(TrainConfig, preset, lr, train_env, options)
+    click.echo(_summary(run(config, None, out, resume=resume, progress=not no_progress), out))
+
+
+@cli.command()
+@click.option("--dataset", required=True, help="Dataset or split id NAMESPACE/NAME-vN (`crl-data list`).")
+@click.option("--out", type=click.Path(file_okay=False), required=True,
+              help="Run folder; with several depths/seeds, one sub-folder per learner (d4-s0, d64-s0, ...).")
+@click.option("--depth", "depths", help="Critic depth(s), comma-separated: one learner per depth, e.g. 4,16,64.")
+@click.option("--seed", "seeds", help="Seed(s), comma-separated: one learner per seed, e.g. 0,1,2.")
+@click.option("--steps", "total_sgd_steps", type=int, help="Total SGD steps per learner (default 20,000).")
+@click.option("--bc-preset", type=click.Choice(sorted(BC_PRESETS)),
+              help="OGBench's BC weight for the task family (pointmaze 0.03, antmaze 0.1); sets --bc-alpha.")
+@click.option("--lr", type=float, help="Adam learning rate of actor, critic and alpha.")
+@click.option("--workers", type=int, default=0, show_default=True,
+              help="Train the learners as Dask tasks on a LocalCluster of N workers (0 = one after another).")
+@click.option("--scheduler", help="Run the learners on an existing Dask scheduler (ADDRESS) instead.")
+@click.option("--resume", is_flag=True, help="Continue the run(s) in --out from their last checkpoints.")
+@click.option("--no-progress", is_flag=True, help="No progress bar (logs go to metrics.jsonl).")
+@config_options(OfflineConfig, LearnerConfig, AgentConfig, exclude=("dataset", "depth", "seed", "total_sgd_steps"))
+def offline(dataset: str, out: str, depths: str | None, seeds: str | None, bc_preset: str | None,
+            lr: float | None, workers: int, scheduler: str | None, resume: bool, no_progress: bool,
+            **options: Any) -> None:
+    """Train deep CRL offline from a dataset or a stitching split (the same networks and critic loss as online).
+
+    Evaluates in the dataset's own env (rebuilt from its manifest), and on a split per BFS distance
+    (eval/success_d<d>, in/out-of-distribution means). Several depths/seeds give one run folder each; they run one
+    after another, or as Dask tasks (--workers / --scheduler), a failed learner retried once."""
+    from crl.offline import learner_grid
+    from crl.pipelines.learners import run_learners
+
+    overrides = _lr(given(options), lr)
+    if bc_preset is not None:
+        overrides["bc_alpha"] = BC_PRESETS[bc_preset]
+    config = OfflineConfig().replace(dataset=dataset, **overrides)
+    depth_list = int_list(depths, "depth") or [config.agent.depth]
+    seed_list = int_list(seeds, "seed") or [config.seed]
+    for d in depth_list:
+        config.replace(depth=d).learner.validate()
+    grid = learner_grid(config, depth_list, seed_list)
+    results = run_learners(grid, out, resume=resume, progress=not no_progress, workers=workers,
+                           scheduler=scheduler)
+    for name, last in results.items():
+        click.echo(f"{name}: {_summary(last, out)}" if isinstance(last, dict) else f"{name}: FAILED {last}")
+    if any(not isinstance(v, dict) for v in results.values()):
+        raise ConfigError(f"{sum(not isinstance(v, dict) for v in results.values())} learner(s) failed (see above)")
+
+
+@cli.command()
+@click.option("--from", "init_from", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Any run folder (offline, online, finetune) or a collector's dataset version folder.")
+@click.option("--dataset", help="Mix this dataset into every SGD batch (RLPD-style symmetric sampling).")
+@click.option("--offline-ratio", type=float,
+              help="Fraction of each batch drawn from --dataset (default 0.5 when a dataset is given).")
+@click.option("--bc-decay-steps", type=int,
+              help="Decay --bc-alpha linearly to 0 over this many SGD steps (0 = keep it constant).")
+@_online_options
+def finetune(init_from: str, dataset: str | None, offline_ratio: float | None, bc_decay_steps: int | None,
+             preset: str, out: str, resume: bool, lr: float | None, train_env: tuple[str, ...], no_progress: bool,
+             **options: Any) -> None:
+    """Fine-tune a run's learner online (same options as `online`; the budget is --total-env-steps).
+
+    The replay starts empty; the networks, optimiser states and evaluated actor come from --from. Its first
+    evaluation (before any update) equals the source run's final evaluation with the same eval seed."""
+    from crl.finetune import run_finetune
+
+    for name in ("depth", "actor_depth", "width", "repr_dim", "layer_norm", "residual", "activation", "energy"):
+        if options.get(name) is not None:
+            raise ConfigError(f"--{name.replace('_', '-')} comes from the source run (--from); drop it")
+    config = _online_config(FinetuneConfig, preset, lr, train_env, options)
+    extra = given({"init_from": init_from, "dataset": dataset, "offline_ratio": offline_ratio,
+                   "bc_decay_steps": bc_decay_steps})
+    config = config.replace(**extra)
+    click.echo(_summary(run_finetune(config, out, resume=resume, progress=not no_progress), out))
 
 
 def main(argv: list[str] | None = None) -> None:

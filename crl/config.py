@@ -1,5 +1,7 @@
-"""Typed, frozen run configuration: `AgentConfig` (networks, losses, optimisers) inside `TrainConfig` (env, rollout,
-replay, schedule). Two named presets: `paper` (scaling-crl values, for GPUs) and `cpu` (the default: learns the point
+"""Typed, frozen run configuration: `AgentConfig` (networks, losses, optimisers) inside `LearnerConfig` (batch,
+SGD steps, discount, goals, actor EMA, BC weight), held by every run config: `TrainConfig` (online: env, rollout,
+replay, schedule), `crl.offline.OfflineConfig`, `crl.finetune.FinetuneConfig` and the collector's.
+Two named presets: `paper` (scaling-crl values, for GPUs) and `cpu` (the default: learns the point
 mazes in minutes on a 2-core CPU). `validate()` raises ConfigError naming the values that would work.
 """
 
@@ -13,6 +15,7 @@ from crl.envs.config import MazeEnvConfig
 from crl.errors import ConfigError
 from crl.losses import ENERGIES
 from crl.networks import ACTIVATIONS, check_depth
+from crl.relabel import GoalMixture
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,106 @@ class AgentConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class LearnerConfig:
+    """What any learner needs, whatever feeds it (online replay, a dataset, or both): the agent and its SGD."""
+
+    batch_size: int = 256
+    """Transitions per SGD step (also the number of InfoNCE negatives + 1)."""
+    sgd_steps: int = 16
+    """SGD steps (critic + actor + alpha) per epoch."""
+    discount: float = 0.99
+    """gamma of the geometric future-goal offset distribution."""
+    actor_ema: float = 0.0
+    """Per-epoch Polyak coefficient of the actor that evaluates and is exported (ema += actor_ema * (actor - ema)
+    after each training epoch); 0 = the live actor. Smooths the epoch-to-epoch flips of a deterministic policy."""
+    critic_goals: str = "0,1,0"
+    """Critic goal mixture 'current,future,random' (crl.relabel.GoalMixture; append ',uniform' for uniform future
+    offsets); the paper: all future, geometric. OGBench's CRL uses 0.2,0.5,0.3 for its value goals."""
+    actor_goals: str = ""
+    """Actor goal mixture, same syntax; '' = the critic's goals (the paper). OGBench's CRL: 0,1,0 (geometric)."""
+    bc_alpha: float = 0.0
+    """Behaviour-cloning weight of the actor (DDPG+BC as in OGBench's CRL: -Q/stop_grad(mean|Q|) - alpha log
+    pi(a_data|s,g)); 0 = the online objective (maximise the critic with the entropy term)."""
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    """Networks, losses, optimisers."""
+
+    def critic_mixture(self) -> GoalMixture:
+        """The parsed critic goal mixture."""
+        return GoalMixture.parse(self.critic_goals, "critic_goals")
+
+    def actor_mixture(self) -> GoalMixture | None:
+        """The parsed actor goal mixture, or None when the actor uses the critic's goals."""
+        return GoalMixture.parse(self.actor_goals, "actor_goals") if self.actor_goals else None
+
+    def validate(self) -> LearnerConfig:
+        """Raise ConfigError for values no learner can use; returns self."""
+        self.agent.validate()
+        for name in ("batch_size", "sgd_steps"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)} must be >= 1")
+        if self.batch_size < 2:
+            raise ConfigError("batch_size must be >= 2 (InfoNCE needs in-batch negatives); use e.g. 256")
+        if not 0.0 <= self.actor_ema <= 1.0:
+            raise ConfigError(f"actor_ema={self.actor_ema} must be in [0, 1] (0 = evaluate the live actor)")
+        if not 0.0 < self.discount < 1.0:
+            raise ConfigError(f"discount={self.discount} must be in (0, 1), e.g. 0.99")
+        if self.bc_alpha < 0:
+            raise ConfigError(f"bc_alpha={self.bc_alpha} must be >= 0 (OGBench: pointmaze 0.03, antmaze 0.1)")
+        self.critic_mixture()
+        self.actor_mixture()
+        return self
+
+
+class NestedConfig:
+    """Shared construction of the run configs: flat overrides routed to the nested learner / agent configs, and
+    dict round trips. A run config has a `learner: LearnerConfig` field."""
+
+    def replace(self, **overrides: Any) -> Any:
+        """A copy with fields replaced; LearnerConfig and AgentConfig fields may be given flat (depth=64)."""
+        learner_names = {f.name for f in dataclasses.fields(LearnerConfig)} - {"agent"}
+        agent_names = {f.name for f in dataclasses.fields(AgentConfig)}
+        own_names = {f.name for f in dataclasses.fields(self)}
+        learner_kw = {k: overrides.pop(k) for k in list(overrides) if k in learner_names and k not in own_names}
+        agent_kw = {k: overrides.pop(k) for k in list(overrides) if k in agent_names and k not in own_names}
+        unknown = set(overrides) - own_names
+        if unknown:
+            raise ConfigError(
+                f"unknown config field(s) {sorted(unknown)}; valid: {sorted(own_names | learner_names | agent_names)}")
+        cfg = dataclasses.replace(self, **overrides)
+        learner = cfg.learner
+        if agent_kw:
+            learner = dataclasses.replace(learner, agent=dataclasses.replace(learner.agent, **agent_kw))
+        if learner_kw:
+            learner = dataclasses.replace(learner, **learner_kw)
+        return dataclasses.replace(cfg, learner=learner)
+
+    @property
+    def agent(self) -> AgentConfig:
+        """The learner's agent config (a shortcut: `config.agent.depth`)."""
+        return self.learner.agent
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable dict (stored next to outputs and inside checkpoints)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Any:
+        """Inverse of to_dict (unknown keys are an error). Reads the flat layout written before 2026-12 too
+        (batch_size, sgd_steps, discount, actor_ema and agent at the top level)."""
+        d = dict(d)
+        learner = dict(d.pop("learner", {}))
+        for name in [f.name for f in dataclasses.fields(LearnerConfig)]:
+            if name in d:
+                learner[name] = d.pop(name)
+        try:
+            agent = AgentConfig(**learner.pop("agent", {}))
+            return cls(learner=LearnerConfig(agent=agent, **learner), **d)
+        except TypeError as e:
+            raise ConfigError(f"config does not match {cls.__name__}: {e}") from None
+
+
+@dataclass(frozen=True)
+class TrainConfig(NestedConfig):
     """One online training run. Counts are per epoch unless stated; an epoch = one unroll + `sgd_steps` updates."""
 
     env: str = "point_u_maze"
@@ -95,21 +197,14 @@ class TrainConfig:
     """Parallel training environments."""
     unroll_length: int = 50
     """Env steps per environment per epoch."""
-    batch_size: int = 256
-    """Transitions per SGD step (also the number of InfoNCE negatives + 1)."""
-    sgd_steps: int = 16
-    """SGD steps (critic + actor + alpha) per epoch."""
     replay_size: int = 200_000
     """Replay capacity in transitions (rounded down to a multiple of num_envs * unroll_length)."""
     min_replay_size: int = 6_400
     """Transitions collected before SGD starts (prefill epochs only collect)."""
     total_env_steps: int = 300_000
     """Training budget in env steps (all envs together)."""
-    discount: float = 0.99
-    """gamma of the geometric future-goal offset distribution."""
-    actor_ema: float = 0.0
-    """Per-epoch Polyak coefficient of the actor that evaluates and is exported (ema += actor_ema * (actor - ema)
-    after each training epoch); 0 = the live actor. Smooths the epoch-to-epoch flips of a deterministic policy."""
+    stop_when_solved: int = 0
+    """Stop early once this many evaluations in a row scored eval/success 1.0 (0 = run the whole budget)."""
     eval_every: int = 10
     """Evaluate every this many epochs (and at the end)."""
     num_eval_envs: int = 64
@@ -118,8 +213,8 @@ class TrainConfig:
     """Save a checkpoint every this many epochs (and at the end)."""
     seed: int = 0
     """Seed for everything (env, networks, sampling)."""
-    agent: AgentConfig = field(default_factory=AgentConfig)
-    """Networks, losses, optimisers."""
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
+    """The learner: agent, batch size, SGD steps per epoch, discount, goals, actor EMA."""
 
     # ---- derived ------------------------------------------------------------------------------------------------
     @property
@@ -152,54 +247,39 @@ class TrainConfig:
     # ---- construction -------------------------------------------------------------------------------------------
     @classmethod
     def preset(cls, name: str = "cpu", **overrides: Any) -> TrainConfig:
-        """A named preset ('cpu' default, 'paper') with overrides (agent fields may be given flat, e.g. depth=64)."""
+        """A named preset ('cpu' default, 'paper') with overrides (learner/agent fields may be given flat)."""
         if name not in PRESETS:
             raise ConfigError(f"unknown preset {name!r}; use one of {sorted(PRESETS)}")
-        return PRESETS[name].replace(**overrides)
-
-    def replace(self, **overrides: Any) -> TrainConfig:
-        """A copy with fields replaced; AgentConfig fields can be passed flat (depth=64) or as agent=AgentConfig."""
-        agent_names = {f.name for f in dataclasses.fields(AgentConfig)}
-        own_names = {f.name for f in dataclasses.fields(TrainConfig)}
-        agent_kw = {k: overrides.pop(k) for k in list(overrides) if k in agent_names and k not in own_names}
-        unknown = set(overrides) - own_names
-        if unknown:
-            raise ConfigError(
-                f"unknown config field(s) {sorted(unknown)}; valid: {sorted(own_names | agent_names)}"
-            )
-        cfg = dataclasses.replace(self, **overrides)
-        if agent_kw:
-            cfg = dataclasses.replace(cfg, agent=dataclasses.replace(cfg.agent, **agent_kw))
-        return cfg
+        base = PRESETS[name]
+        if cls is not TrainConfig:  # a subclass (FinetuneConfig) starts from the preset's values
+            base = cls(**{f.name: getattr(base, f.name) for f in dataclasses.fields(TrainConfig)})
+        return base.replace(**overrides)
 
     def validate(self, episode_length: int | None = None) -> TrainConfig:
         """Raise ConfigError for inconsistent values (message says which would work); returns self."""
-        self.agent.validate()
-        for name in ("num_envs", "unroll_length", "batch_size", "sgd_steps", "total_env_steps", "eval_every",
-                     "num_eval_envs", "checkpoint_every"):
+        self.learner.validate()
+        batch_size = self.learner.batch_size
+        for name in ("num_envs", "unroll_length", "total_env_steps", "eval_every", "num_eval_envs",
+                     "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 1")
+        if self.stop_when_solved < 0:
+            raise ConfigError(f"stop_when_solved={self.stop_when_solved} must be >= 0 (0 = never stop early)")
         unknown = set(self.train_env_overrides) - {f.name for f in dataclasses.fields(MazeEnvConfig)}
         if unknown:
             raise ConfigError(f"train_env_overrides: unknown env option(s) {sorted(unknown)}")
-        if not 0.0 <= self.actor_ema <= 1.0:
-            raise ConfigError(f"actor_ema={self.actor_ema} must be in [0, 1] (0 = evaluate the live actor)")
-        if not 0.0 < self.discount < 1.0:
-            raise ConfigError(f"discount={self.discount} must be in (0, 1), e.g. 0.99")
         if self.unroll_length < 2:
             raise ConfigError("unroll_length must be >= 2 so a transition can have a future goal; use e.g. 50")
-        if self.batch_size < 2:
-            raise ConfigError("batch_size must be >= 2 (InfoNCE needs in-batch negatives); use e.g. 256")
         if self.replay_rows < 2 * self.unroll_length:
             need = 2 * self.env_steps_per_epoch
             raise ConfigError(
                 f"replay_size={self.replay_size} holds fewer than two epochs of "
                 f"num_envs*unroll_length={self.env_steps_per_epoch} transitions; use replay_size >= {need}"
             )
-        if self.min_replay_size < self.batch_size:
+        if self.min_replay_size < batch_size:
             raise ConfigError(
-                f"min_replay_size={self.min_replay_size} is smaller than batch_size={self.batch_size}: the "
-                f"relabelled data cannot fill a batch; use min_replay_size >= {self.batch_size} "
+                f"min_replay_size={self.min_replay_size} is smaller than batch_size={batch_size}: the "
+                f"relabelled data cannot fill a batch; use min_replay_size >= {batch_size} "
                 f"or batch_size <= {self.min_replay_size}"
             )
         if self.min_replay_size > self.replay_rows * self.num_envs:
@@ -217,32 +297,20 @@ class TrainConfig:
             raise ConfigError(f"episode_length={episode_length} must be >= 2")
         return self
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable dict (stored next to outputs and inside checkpoints)."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        """Inverse of to_dict (unknown keys are an error)."""
-        d = dict(d)
-        agent = AgentConfig(**d.pop("agent", {}))
-        try:
-            return cls(agent=agent, **d)
-        except TypeError as e:
-            raise ConfigError(f"config does not match TrainConfig: {e}") from None
-
 
 PRESETS: dict[str, TrainConfig] = {
     # CPU default: small, fast-learning; measured on a 2-core CPU (see README ## Training).
     # Exploring starts + chained goals give the Monte Carlo critic trajectories across the whole maze; a replay that
     # keeps the whole run and a Polyak-averaged actor keep the deterministic policy from flipping late in the run;
     # 192 SGD steps per 3,200 env steps (128 left one seed's far goal cell unsolved for the last 170k steps).
-    "cpu": TrainConfig(episode_length=250, sgd_steps=192, total_env_steps=600_000, replay_size=1_000_000,
-                    actor_ema=0.1, train_env_overrides={"start_cells": "free", "new_goal_on_success": True}),
+    "cpu": TrainConfig(episode_length=250, total_env_steps=600_000, replay_size=1_000_000,
+                       train_env_overrides={"start_cells": "free", "new_goal_on_success": True},
+                       learner=LearnerConfig(sgd_steps=192, actor_ema=0.1)),
     # scaling-crl / JaxGCRL values (GPU): 512 envs x 62 steps per epoch, batch 512, 1000-step episodes.
     "paper": TrainConfig(
-        num_envs=512, unroll_length=62, batch_size=512, sgd_steps=1000, replay_size=10_000 * 512,
+        num_envs=512, unroll_length=62, replay_size=10_000 * 512,
         min_replay_size=1_000 * 512, total_env_steps=100_000_000, eval_every=20, num_eval_envs=256,
-        checkpoint_every=100, episode_length=1000, agent=AgentConfig(depth=64, width=256, repr_dim=64),
+        checkpoint_every=100, episode_length=1000,
+        learner=LearnerConfig(batch_size=512, sgd_steps=1000, agent=AgentConfig(depth=64, width=256, repr_dim=64)),
     ),
 }

@@ -72,6 +72,17 @@ def actor_loss(log_prob: jax.Array, q: jax.Array, alpha: jax.Array) -> tuple[jax
     return loss, {"actor/loss": loss, "actor/entropy": -jnp.mean(log_prob), "actor/q": jnp.mean(q)}
 
 
+def ddpg_bc_actor_loss(
+    q: jax.Array, data_log_prob: jax.Array, bc_alpha: jax.Array
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """OGBench CRL's offline actor (impls/agents/crl.py, actor_loss='ddpgbc'): -mean(Q) / stop_grad(mean |Q|)
+    - bc_alpha * mean(log pi(a_data | s, g)); no entropy term."""
+    q_loss = -jnp.mean(q) / jax.lax.stop_gradient(jnp.mean(jnp.abs(q)) + 1e-6)
+    bc = -jnp.mean(data_log_prob)
+    loss = q_loss + bc_alpha * bc
+    return loss, {"actor/loss": loss, "actor/q": jnp.mean(q), "actor/bc_log_prob": -bc, "actor/bc_alpha": bc_alpha}
+
+
 def alpha_loss(log_alpha: jax.Array, log_prob: jax.Array, target_entropy: float) -> jax.Array:
     """Temperature loss: alpha * (entropy - target), pushing the policy entropy towards target_entropy."""
     return jnp.exp(log_alpha) * jnp.mean(jax.lax.stop_gradient(-log_prob - target_entropy))

@@ -33,8 +33,8 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
-def plot_learning_curve(records: list[dict[str, Any]], path: Path, title: str = "") -> None:
-    """eval/success, eval/time_at_goal and critic/accuracy against env steps, saved as a PNG."""
+def plot_learning_curve(records: list[dict[str, Any]], path: Path, title: str = "", x: str = "env_steps") -> None:
+    """eval/success, eval/time_at_goal and critic/accuracy against `x` (env steps or SGD steps), saved as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -48,13 +48,13 @@ def plot_learning_curve(records: list[dict[str, Any]], path: Path, title: str = 
               ("critic/accuracy", "critic accuracy")]
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2))
     for ax, (key, label) in zip(axes, panels, strict=True):
-        pts = [(r["env_steps"], r[key]) for r in records if key in r]
+        pts = [(r[x], r[key]) for r in records if key in r and x in r]
         if pts:
-            x, y = zip(*pts, strict=True)
-            ax.plot(x, y, marker="." if len(pts) < 50 else None)
+            xs, ys = zip(*pts, strict=True)
+            ax.plot(xs, ys, marker="." if len(pts) < 50 else None)
         ax.xaxis.set_major_locator(MaxNLocator(5))
         ax.xaxis.set_major_formatter(FuncFormatter(steps))
-        ax.set_xlabel("env steps")
+        ax.set_xlabel(x.replace("_", " "))
         ax.set_title(label)
         ax.grid(alpha=0.3)
     fig.suptitle(title)

@@ -173,3 +173,14 @@ def sample_tanh_gaussian(
     # log(1 - tanh(x)^2) computed stably: 2 * (log 2 - x - softplus(-2x)).
     log_det = 2.0 * (jnp.log(2.0) - pre - jax.nn.softplus(-2.0 * pre))
     return action, jnp.sum(log_normal - log_det, axis=-1)
+
+
+def tanh_gaussian_log_prob(mean: jax.Array, log_std: jax.Array, action: jax.Array) -> jax.Array:
+    """log pi(a) of given actions in [-1, 1] under the tanh-squashed Gaussian (behaviour cloning of data actions;
+    actions are clipped to +-(1 - 1e-6) so the pre-image is finite)."""
+    a = jnp.clip(action, -1.0 + 1e-6, 1.0 - 1e-6)
+    pre = jnp.arctanh(a)
+    z = (pre - mean) * jnp.exp(-log_std)
+    log_normal = -0.5 * z**2 - log_std - 0.5 * jnp.log(2 * jnp.pi)
+    log_det = 2.0 * (jnp.log(2.0) - pre - jax.nn.softplus(-2.0 * pre))
+    return jnp.sum(log_normal - log_det, axis=-1)

@@ -9,9 +9,6 @@ num_envs] are returned too, so a collector can record them.
 
 from __future__ import annotations
 
-import json
-import math
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,36 +17,44 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from crl.agent import AgentParams, AgentState, CRLAgent, cpu_compiler_options
+from crl.agent import AgentParams, AgentState, cpu_compiler_options
 from crl.buffer import BufferState, init_buffer, insert, sample
 from crl.config import TrainConfig
 from crl.envs.base import State
-from crl.errors import ConfigError, TrainingDivergedError
+from crl.errors import ConfigError
+from crl.evaluation import evaluate_goals, goal_means
+from crl.learner import Learner, LearnerState, finite
+from crl.relabel import Batch
 from crl.transition import Transition, make_transition
 
 
 @struct.dataclass
 class TrainState:
-    """Everything a run carries from epoch to epoch (a pytree: jits, checkpoints)."""
+    """Everything an online run carries from epoch to epoch: the learner and what feeds it (a pytree)."""
 
-    agent: AgentState
-    actor_ema: Any
-    """Polyak average of the actor's params (per epoch, coefficient TrainConfig.actor_ema); what evaluates."""
+    learner: LearnerState
     buffer: BufferState
     env_state: State
-    key: jax.Array
     epoch: jax.Array
     env_steps: jax.Array
-    sgd_steps: jax.Array
 
+    @property
+    def agent(self) -> AgentState:
+        """The learner's agent state."""
+        return self.learner.agent
 
-def _finite(tree: Any) -> jax.Array:
-    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.floating)]
-    return jnp.all(jnp.stack(leaves))
+    @property
+    def sgd_steps(self) -> jax.Array:
+        """SGD steps taken so far."""
+        return self.learner.sgd_steps
 
 
 class Trainer:
-    """Jitted online-training functions for one config and env (static; all values live in TrainState)."""
+    """Jitted online-training functions for one config and env (static; all values live in TrainState).
+
+    An epoch = unroll the training envs, insert into the replay, then the learner's SGD scan on batches from
+    `sample_batch(data, key)`: the replay alone here; crl.finetune mixes in a dataset window through the same hook.
+    """
 
     def __init__(self, config: TrainConfig, env: Any | None = None) -> None:
         from crl.envs import make
@@ -64,7 +69,8 @@ class Trainer:
                                   f"{type(self.env).__name__} has none: use train_env_overrides={{}}")
             train_env = self.env.with_config(**config.train_env_overrides)
         self.train_env = AutoReset(train_env, config.num_envs)
-        self.agent = CRLAgent(config.agent, self.env.state_size, self.env.action_size, self.env.goal_size)
+        self.learner = Learner(config.learner, self.env.state_size, self.env.action_size, self.env.goal_size)
+        self.agent = self.learner.agent
         self.epoch = jax.jit(self._epoch, compiler_options=cpu_compiler_options())  # see crl.agent
         # jitted: run eagerly, init steps MJX op by op (slow), and its outputs' types differ from the epoch's
         # outputs, which compiles the epoch twice
@@ -72,20 +78,19 @@ class Trainer:
         self.evaluate = jax.jit(self._evaluate)
         self.policy = jax.jit(self.agent.policy, static_argnames="deterministic")
 
-    def init(self, key: jax.Array) -> TrainState:
-        """Fresh agent, empty replay, reset training envs."""
+    def init(self, key: jax.Array, learner: LearnerState | None = None) -> TrainState:
+        """Fresh (or given) learner, empty replay, reset training envs."""
         k_agent, k_env, k_run = jax.random.split(key, 3)
         e, c = self.env, self.config
-        agent = self.agent.init(k_agent)
+        if learner is None:
+            learner = self.learner.init(k_agent)
+            learner = learner.replace(key=k_run)
         return TrainState(
-            agent=agent,
-            actor_ema=agent.params.actor,
+            learner=learner,
             buffer=init_buffer(c.replay_rows, c.num_envs, e.state_size, e.action_size, e.goal_size),
             env_state=self.train_env.reset(k_env),
-            key=k_run,
             epoch=jnp.zeros((), jnp.int32),
             env_steps=jnp.zeros((), jnp.int32),
-            sgd_steps=jnp.zeros((), jnp.int32),
         )
 
     def metric_names(self) -> list[str]:
@@ -105,86 +110,96 @@ class Trainer:
 
         return jax.lax.scan(step, env_state, jax.random.split(key, self.config.unroll_length))
 
-    def _sgd(self, agent: AgentState, buffer: BufferState, key: jax.Array) -> tuple[AgentState, dict]:
-        c = self.config
+    def sample_batch(self, data: Any, key: jax.Array) -> Batch:
+        """An SGD batch from the online replay (`data` = the BufferState), relabelled by the shared law."""
+        lc = self.config.learner
+        return sample(data, key, lc.batch_size, lc.discount, self.learner.critic_goals, self.learner.actor_goals,
+                      self.env.goal_indices)
 
-        def body(st: AgentState, k: jax.Array) -> tuple[AgentState, dict]:
-            k_batch, k_update = jax.random.split(k)
-            return self.agent.update(st, sample(buffer, k_batch, c.batch_size, c.discount), k_update)
+    def sgd_data(self, buffer: BufferState, extra: Any) -> Any:
+        """What `sample_batch` draws from (the replay; fine-tuning adds its dataset window)."""
+        return buffer
 
-        agent, metrics = jax.lax.scan(body, agent, jax.random.split(key, c.sgd_steps))
-        return agent, jax.tree.map(jnp.mean, metrics)
+    def bc_alpha(self, ts: TrainState) -> jax.Array | None:
+        """The BC weight of this epoch's updates (None = the learner config's)."""
+        return None
 
-    def _epoch(self, ts: TrainState) -> tuple[TrainState, dict[str, jax.Array], Transition]:
+    def _epoch(self, ts: TrainState, extra: Any = None) -> tuple[TrainState, dict[str, jax.Array], Transition]:
         c, e = self.config, self.env
-        key, k_unroll, k_sgd = jax.random.split(ts.key, 3)
-        env_state, tr = self.unroll(ts.agent.params, ts.env_state, k_unroll)
+        key, k_unroll, k_sgd = jax.random.split(ts.learner.key, 3)
+        env_state, tr = self.unroll(ts.learner.agent.params, ts.env_state, k_unroll)
         buffer = insert(ts.buffer, tr, e.state_size, e.goal_indices)
         ready = buffer.num_transitions >= c.min_replay_size
+        data = self.sgd_data(buffer, extra)
+        bc = self.bc_alpha(ts)
+
+        def train(agent: AgentState, data: Any, k: jax.Array) -> tuple[AgentState, dict]:
+            return self.learner.sgd(agent, data, self.sample_batch, k, c.learner.sgd_steps, bc)
+
         zeros = jax.tree.map(
-            lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(self._sgd, ts.agent, buffer, k_sgd)[1])
-        agent, metrics = jax.lax.cond(
-            ready, self._sgd, lambda a, b, k: (a, zeros), ts.agent, buffer, k_sgd)
+            lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(train, ts.learner.agent, data, k_sgd)[1])
+        agent, metrics = jax.lax.cond(ready, train, lambda a, d, k: (a, zeros), ts.learner.agent, data, k_sgd)
         n_done = jnp.sum(tr.terminal + tr.truncation)
         metrics = {
             **metrics,
             "train/success": jnp.mean(tr.success),
             "train/episodes": n_done,
             "train/sgd": ready.astype(jnp.float32),
-            "params/finite": _finite(agent.params).astype(jnp.float32),
+            "params/finite": finite(agent.params).astype(jnp.float32),
         }
-        if c.actor_ema > 0:
-            tau = c.actor_ema * ready.astype(jnp.float32)
-            actor_ema = jax.tree.map(lambda e, a: e + tau * (a - e), ts.actor_ema, agent.params.actor)
-        else:
-            actor_ema = agent.params.actor
         ts = TrainState(
-            agent=agent, actor_ema=actor_ema, buffer=buffer, env_state=env_state, key=key, epoch=ts.epoch + 1,
-            env_steps=ts.env_steps + c.env_steps_per_epoch,
-            sgd_steps=ts.sgd_steps + ready.astype(jnp.int32) * c.sgd_steps,
+            learner=self.learner.after_epoch(ts.learner, agent, key, ready), buffer=buffer, env_state=env_state,
+            epoch=ts.epoch + 1, env_steps=ts.env_steps + c.env_steps_per_epoch,
         )
         return ts, metrics, tr
 
     @staticmethod
     def eval_params(ts: TrainState) -> AgentParams:
         """The agent params that evaluate and are exported: the live critic with the Polyak-averaged actor."""
-        return ts.agent.params.replace(actor=ts.actor_ema)
+        return Learner.eval_params(ts.learner)
 
     def _evaluate(self, ts: TrainState, key: jax.Array) -> dict[str, jax.Array]:
-        """One episode per eval env with the deterministic policy; success = reached the goal at any step.
-
-        Goals cycle through the layout's goal cells (env i gets goal cell i mod their number), so every goal cell
-        is weighted equally and the estimate does not carry the noise of random goal draws."""
-        env, n = self.env, self.config.num_eval_envs
-        params = self.eval_params(ts)
-        k_reset, k_run = jax.random.split(key)
-        keys = jax.random.split(k_reset, n)
-        if hasattr(env, "reset_to_goal_cell"):
-            state = jax.vmap(env.reset_to_goal_cell)(keys, jnp.arange(n))
-        else:  # an env without goal cells: its own goal distribution
-            state = jax.vmap(env.reset)(keys)
-
-        def step(carry, k):
-            s, alive, last_dist = carry
-            a = self.agent.policy(params, s.obs, k, deterministic=True)
-            s2 = jax.vmap(env.step)(s, a)
-            at_goal = s2.metrics["success"] * alive
-            last_dist = jnp.where(alive > 0, s2.metrics["dist"], last_dist)
-            return (s2, alive * (1.0 - s2.done), last_dist), at_goal
-
-        init = (state, jnp.ones((n,), jnp.float32), state.metrics["dist"])
-        (_, _, final_dist), at_goal = jax.lax.scan(step, init, jax.random.split(k_run, env.episode_length))
-        return {
-            "eval/success": jnp.mean(jnp.max(at_goal, axis=0)),
-            "eval/time_at_goal": jnp.mean(jnp.sum(at_goal, axis=0)),
-            "eval/final_dist": jnp.mean(final_dist),
-        }
+        """The env's own task with the deterministic evaluated actor (crl.evaluation.evaluate_goals)."""
+        return goal_means(evaluate_goals(self.env, self.learner.act(ts.learner), key, self.config.num_eval_envs))
 
 
-# ---- the online loop ------------------------------------------------------------------------------------------------
+# ---- the online run ---------------------------------------------------------------------------------------------
 EpochHook = Callable[[int, TrainState, dict[str, jax.Array], Transition], None]
 # Fields that may change when a run is resumed (they do not change what was learned so far).
-RESUMABLE_CHANGES = ("total_env_steps", "eval_every", "checkpoint_every", "num_eval_envs")
+RESUMABLE_CHANGES = ("total_env_steps", "eval_every", "checkpoint_every", "num_eval_envs", "stop_when_solved")
+
+
+class OnlineRunner:
+    """An online run for crl.loop.drive: epochs of the Trainer, counted in env steps."""
+
+    kind = "online"
+    resumable_changes = RESUMABLE_CHANGES
+    rate_name, x_axis = "env_steps_per_s", "env_steps"
+
+    def __init__(self, config: TrainConfig, env: Any | None = None, trainer: Trainer | None = None) -> None:
+        self.trainer = trainer if trainer is not None else Trainer(config, env)
+        self.config = self.trainer.config
+        self.env_spec = self.trainer.env.spec.to_dict() if hasattr(self.trainer.env, "spec") else None
+        self.num_epochs = self.config.num_epochs
+        self.rate_units = self.config.env_steps_per_epoch
+
+    def init_state(self) -> TrainState:
+        return self.trainer.init(jax.random.PRNGKey(self.config.seed))
+
+    def abstract_state(self) -> Any:
+        return jax.eval_shape(self.trainer.init, jax.random.PRNGKey(0))
+
+    def epoch(self, state: TrainState, index: int) -> tuple[TrainState, dict[str, jax.Array], Transition]:
+        return self.trainer.epoch(state)
+
+    def evaluate(self, state: TrainState, key: jax.Array) -> dict[str, jax.Array]:
+        return self.trainer.evaluate(state, key)
+
+    def counters(self, state: TrainState) -> dict[str, int]:
+        return {"env_steps": int(state.env_steps), "sgd_steps": int(state.sgd_steps)}
+
+    def extra_config(self) -> dict[str, Any]:
+        return {}
 
 
 def run(
@@ -195,106 +210,10 @@ def run(
     on_epoch: EpochHook | None = None,
     progress: bool = True,
 ) -> dict[str, float]:
-    """Train online into `out_dir` (config.json, metrics.jsonl, checkpoints/, learning_curve.png).
+    """Train online into `out_dir` (config.json, metrics.jsonl, checkpoints/, learning_curve.png) with the shared
+    driver (crl.loop.drive): see there for resume, divergence and early-stop behaviour."""
+    from crl.loop import drive
 
-    `on_epoch(epoch_index, train_state, metrics, transitions)` is called after every epoch with device values
-    (nothing is copied to host for it). Returns the last log record. Raises TrainingDivergedError on NaN/Inf
-    (the last good checkpoint stays), ConfigError for an occupied `out_dir` without `resume` or a resume with a
-    different config.
-    """
-    from crl import checkpoint, code_version
-    from crl.metrics import all_finite, append_jsonl, plot_learning_curve, read_jsonl, to_host
-
-    out = Path(out_dir)
-    trainer = Trainer(config, env)
-    config = trainer.config
-    mngr = checkpoint.manager(out)
-    metrics_path = out / "metrics.jsonl"
-    if resume and mngr.latest_step() is not None:
-        _check_resumable(checkpoint.read_config(mngr), config)
-        ts = checkpoint.restore(mngr, trainer)
-        start = int(ts.epoch)
-        kept = [r for r in read_jsonl(metrics_path) if r["epoch"] <= start]
-        metrics_path.write_text("".join(json.dumps(r) + "\n" for r in kept))
-    elif mngr.latest_step() is not None or (metrics_path.exists() and not resume):
-        raise ConfigError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-    else:
-        ts, start = trainer.init(jax.random.PRNGKey(config.seed)), 0
-        metrics_path.write_text("")
-    (out / "config.json").write_text(json.dumps(
-        {"train": config.to_dict(), "env": trainer.env.spec.to_dict(), "code_version": code_version()}, indent=2))
-
-    eval_key = jax.random.PRNGKey(config.seed + 1)
-    last: dict[str, float] = {}
-    latest_eval: dict[str, float] = {}
-    with _progress(progress, config.num_epochs, start) as bar:
-        t_prev = time.perf_counter()
-        for epoch in range(start, config.num_epochs):
-            new_ts, metrics, transitions = trainer.epoch(ts)
-            if on_epoch is not None:
-                on_epoch(epoch, new_ts, metrics, transitions)
-            host = to_host(metrics)
-            if not all_finite(host):
-                bad = sorted(k for k, v in host.items() if not math.isfinite(v)) or ["parameters"]
-                raise TrainingDivergedError(
-                    f"NaN/Inf in {', '.join(bad)} at epoch {epoch + 1}; stopped. Last good checkpoint: "
-                    f"epoch {mngr.latest_step()} in {checkpoint.checkpoint_dir(out)} (try lower learning rates)")
-            ts = new_ts
-            done = epoch + 1
-            now = time.perf_counter()
-            record = {"epoch": done, "env_steps": int(ts.env_steps), "sgd_steps": int(ts.sgd_steps),
-                      "env_steps_per_s": config.env_steps_per_epoch / (now - t_prev), **host}
-            t_prev = now
-            if done % config.eval_every == 0 or done == config.num_epochs:
-                latest_eval = to_host(trainer.evaluate(ts, jax.random.fold_in(eval_key, done)))
-                record.update(latest_eval)
-                t_prev = time.perf_counter()
-            append_jsonl(metrics_path, record)
-            last = record
-            if done % config.checkpoint_every == 0 or done == config.num_epochs:
-                checkpoint.save(mngr, done, ts, config)
-                t_prev = time.perf_counter()
-            if "eval/success" in record:
-                plot_learning_curve(read_jsonl(metrics_path), out / "learning_curve.png",
-                                    f"{config.env} depth {config.agent.depth}")
-            bar.update(done, record, latest_eval)
-    return last
-
-
-def _check_resumable(stored: TrainConfig, given: TrainConfig) -> None:
-    a, b = stored.to_dict(), given.to_dict()
-    diff = sorted(k for k in a if k not in RESUMABLE_CHANGES and a[k] != b[k])
-    if diff:
-        raise ConfigError(
-            f"cannot resume with a different config: {', '.join(f'{k}={b[k]!r} (run has {a[k]!r})' for k in diff)};"
-            f" only {', '.join(RESUMABLE_CHANGES)} may change")
-
-
-class _progress:
-    """A rich progress bar (env steps/s, latest eval) or nothing."""
-
-    def __init__(self, enabled: bool, total: int, start: int) -> None:
-        self.enabled, self.total, self.start = enabled, total, start
-
-    def __enter__(self) -> _progress:
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.p = Progress(TextColumn("epoch"), MofNCompleteColumn(), BarColumn(), TimeRemainingColumn(),
-                              TextColumn("{task.fields[info]}"))
-            self.p.__enter__()
-            self.task = self.p.add_task("train", total=self.total, completed=self.start, info="compiling...")
-        return self
-
-    def update(self, done: int, record: dict[str, float], latest_eval: dict[str, float]) -> None:
-        if not self.enabled:
-            return
-        info = f"{record['env_steps']:,} steps  {record['env_steps_per_s']:,.0f} steps/s"
-        if latest_eval:
-            info += (f"  eval success {latest_eval['eval/success']:.2f}"
-                     f"  time@goal {latest_eval['eval/time_at_goal']:.0f}")
-        self.p.update(self.task, completed=done, info=info)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            self.p.__exit__(*exc)
+    runner = OnlineRunner(config, env)
+    return drive(runner, out_dir, resume, on_epoch, progress,
+                 title=f"{runner.config.env} depth {runner.config.agent.depth}")

@@ -96,18 +96,16 @@ class PolicySource:
             if env.family != "point":
                 raise ConfigError(f"--policy oracle drives point mazes only, not {env.spec.name}")
             return lambda obs, key: oracle_action(env, obs)
-        from crl.checkpoint import load_checkpoint
-        from crl.train import Trainer
+        from crl.checkpoint import load_agent
 
-        config, train_state = load_checkpoint(policy.path)
-        trainer = Trainer(config)
-        have = (trainer.env.state_size, trainer.env.goal_size, trainer.env.action_size)
+        la = load_agent(policy.path)  # any kind of run; params hold the evaluated (Polyak-averaged) actor
+        spec = la.env_spec
+        have = (spec["state_size"], spec["goal_size"], spec["action_size"])
         want = (env.state_size, env.goal_size, env.action_size)
         if have != want:
-            raise ConfigError(f"checkpoint {policy.path} was trained on {config.env} (state/goal/action sizes {have}),"
-                              f" which does not fit {env.spec.name} {want}")
-        params = Trainer.eval_params(train_state)  # the evaluated (Polyak-averaged) actor
-        return lambda obs, key: trainer.agent.policy(params, obs, key, deterministic=deterministic)
+            raise ConfigError(f"checkpoint {policy.path} was trained on {spec['name']} (state/goal/action sizes "
+                              f"{have}), which does not fit {env.spec.name} {want}")
+        return lambda obs, key: la.agent.policy(la.params, obs, key, deterministic=deterministic)
 
     def _init(self, key: jax.Array) -> RolloutState:
         k_env, k_run = jax.random.split(key)

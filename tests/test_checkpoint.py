@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from crl.checkpoint import load_checkpoint
+from crl.checkpoint import load_agent, load_policy
 from crl.config import TrainConfig
 from crl.errors import ConfigError, TrainingDivergedError
 from crl.train import Trainer, run
@@ -35,9 +35,10 @@ def test_round_trip_and_resume_give_identical_parameters(tmp_path: Path) -> None
 
     short = TINY.replace(total_env_steps=160)  # 4 epochs, checkpoints at 2 and 4
     run(short, None, tmp_path / "run", progress=False)
-    config, state = load_checkpoint(tmp_path / "run")
-    assert config == short and int(state.epoch) == 4
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["batch_size"] == 16
+    loaded = load_agent(tmp_path / "run")
+    assert loaded.config == short.to_dict() and loaded.step == 4 and loaded.kind == "online"
+    stored = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert stored["kind"] == "online" and stored["config"]["learner"]["batch_size"] == 16
 
     with pytest.raises(ConfigError, match="--resume"):
         run(TINY, None, tmp_path / "run", progress=False)
@@ -46,8 +47,11 @@ def test_round_trip_and_resume_give_identical_parameters(tmp_path: Path) -> None
 
     last = run(TINY.replace(total_env_steps=240), None, tmp_path / "run", resume=True, progress=False)
     assert last["epoch"] == 6 and "eval/success" in last
-    _, resumed = load_checkpoint(tmp_path / "run")
+    resumed = load_agent(tmp_path / "run").learner_state
     assert params_equal(resumed.agent.params, ts.agent.params)
+    policy = load_policy(tmp_path / "run")
+    obs = jnp.zeros((3, policy.env_spec["observation_size"]))
+    assert jnp.array_equal(policy.act(obs), ref.policy(Trainer.eval_params(ts), obs, jax.random.PRNGKey(0), True))
     lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in lines] == [1, 2, 3, 4, 5, 6]
     assert (tmp_path / "run" / "learning_curve.png").stat().st_size > 1000
@@ -83,9 +87,9 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path: Path) ->
     with pytest.raises(TrainingDivergedError, match="NaN/Inf") as err:
         run(TINY, env, tmp_path / "run", progress=False)
     assert "epoch 2" in str(err.value)
-    config, state = load_checkpoint(tmp_path / "run")
-    assert int(state.epoch) == 2
-    leaves = jax.tree.leaves(state.agent.params)
+    loaded = load_agent(tmp_path / "run")
+    assert loaded.step == 2
+    leaves = jax.tree.leaves(loaded.params)
     assert all(bool(jnp.all(jnp.isfinite(x))) for x in leaves)
 
 
@@ -114,6 +118,22 @@ def test_a_checkpoint_that_does_not_fit_is_a_clear_error(tmp_path: Path) -> None
     trainer = Trainer(TINY)
     state = trainer.init(jax.random.PRNGKey(0))
     mngr = manager(tmp_path / "run")
-    save(mngr, 1, state, TINY.replace(width=16))  # the stored config says another width than the state has
-    with pytest.raises(ConfigError, match="does not fit the training state"):
-        load_checkpoint(tmp_path / "run")
+    # the stored config says another width than the state has
+    save(mngr, 1, state, {"kind": "online", "config": TINY.replace(width=16).to_dict(),
+                          "env_spec": trainer.env.spec.to_dict(), "epoch": 1})
+    with pytest.raises(ConfigError, match="does not fit this run: learner/agent/params/actor"):
+        load_agent(tmp_path / "run")
+
+
+def test_a_checkpoint_of_the_old_positional_layout_fails_with_one_line(tmp_path: Path) -> None:
+    import orbax.checkpoint as ocp
+
+    from crl.checkpoint import manager
+
+    mngr = manager(tmp_path / "old")
+    mngr.save(3, args=ocp.args.Composite(state=ocp.args.StandardSave({"leaf_00000": jnp.zeros(2)}),
+                                         config=ocp.args.JsonSave(TINY.to_dict())))
+    mngr.wait_until_finished()
+    with pytest.raises(ConfigError, match="before 2026-12") as err:
+        load_policy(tmp_path / "old")
+    assert "\n" not in str(err.value)

@@ -22,7 +22,7 @@ def test_presets_are_valid_and_overridable() -> None:
     for name in ("cpu", "paper"):
         TrainConfig.preset(name).validate()
     cfg = TrainConfig.preset("paper", depth=256, actor_depth=128, batch_size=1024)
-    assert cfg.agent.depth == 256 and cfg.agent.resolved_actor_depth == 128 and cfg.batch_size == 1024
+    assert cfg.agent.depth == 256 and cfg.agent.resolved_actor_depth == 128 and cfg.learner.batch_size == 1024
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
 
 

@@ -60,16 +60,16 @@ def test_actor_ema_follows_the_actor_only_once_training_starts() -> None:
     trainer = Trainer(TINY.replace(actor_ema=0.25))
     ts0 = trainer.init(jax.random.PRNGKey(0))
     ts1, _, _ = trainer.epoch(ts0)  # prefill: no SGD, the average stays put
-    same = jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), ts1.actor_ema, ts0.actor_ema)
+    same = jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), ts1.learner.actor_ema, ts0.learner.actor_ema)
     assert all(jax.tree.leaves(same))
     ts2, _, _ = trainer.epoch(ts1)  # trains: ema moves a quarter of the way to the new actor
-    expected = jax.tree.map(lambda e, a: e + 0.25 * (a - e), ts1.actor_ema, ts2.agent.params.actor)
-    close = jax.tree.map(lambda a, b: bool(jnp.allclose(a, b, atol=1e-7)), ts2.actor_ema, expected)
+    expected = jax.tree.map(lambda e, a: e + 0.25 * (a - e), ts1.learner.actor_ema, ts2.agent.params.actor)
+    close = jax.tree.map(lambda a, b: bool(jnp.allclose(a, b, atol=1e-7)), ts2.learner.actor_ema, expected)
     assert all(jax.tree.leaves(close))
-    assert Trainer.eval_params(ts2).actor is ts2.actor_ema
+    assert Trainer.eval_params(ts2).actor is ts2.learner.actor_ema
     live = Trainer(TINY.replace(actor_ema=0.0))
     ts = live.epoch(live.epoch(live.init(jax.random.PRNGKey(0)))[0])[0]
-    same = jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), ts.actor_ema, ts.agent.params.actor)
+    same = jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), ts.learner.actor_ema, ts.agent.params.actor)
     assert all(jax.tree.leaves(same))
     with pytest.raises(ConfigError, match="actor_ema"):
         TINY.replace(actor_ema=1.5).validate()

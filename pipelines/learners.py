@@ -1,0 +1,78 @@
+"""Several offline learners on one dataset: one after another, or as Dask tasks (a LocalCluster or a scheduler).
+
+`crl-train offline --depth 4,64 --seed 0,1` gives one run folder per learner (`OUT/d4-s0`, ...). On Dask each
+learner is a task that is retried once when it fails (a resumed retry continues from its last checkpoint); a learner
+that fails twice is reported and the others finish. Dask's INFO log lines are hidden, as in the collector.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from crl.errors import CrlError
+
+
+def _train_one(config: Any, out_dir: str, resume: bool, progress: bool, root: str | None) -> dict[str, float]:
+    """One learner into `out_dir` (a Dask task body: resumes when a retry finds a checkpoint)."""
+    from crl import enable_compile_cache
+    from crl.datasets import DatasetStore
+    from crl.offline import run_offline
+
+    enable_compile_cache()
+    store = DatasetStore(root)
+    retry = resume or (Path(out_dir) / "checkpoints").is_dir()
+    return run_offline(config, out_dir, resume=retry, progress=progress, store=store)
+
+
+def run_learners(
+    grid: list[tuple[str, Any]], out: str | Path, resume: bool = False, progress: bool = True, workers: int = 0,
+    scheduler: str | None = None, root: str | None = None,
+) -> dict[str, dict[str, float] | str]:
+    """Train every (name, OfflineConfig) of `grid` into `out/name` (or `out` itself for a single learner).
+
+    Returns {name: last log record} for learners that finished and {name: "error message"} for those that failed
+    (sequential runs raise a user error (CrlError) at once; it is the same for every learner)."""
+    out = Path(out)
+    root = root or os.environ.get("CRL_DATA_DIR")
+    single = len(grid) == 1
+    folders = {name: str(out if single else out / name) for name, _ in grid}
+    if workers <= 0 and scheduler is None:
+        return {name: _train_one(cfg, folders[name], resume, progress, root) for name, cfg in grid}
+    return _fan_out(grid, folders, resume, workers, scheduler, root)
+
+
+def _fan_out(grid: list[tuple[str, Any]], folders: dict[str, str], resume: bool, workers: int,
+             scheduler: str | None, root: str | None) -> dict[str, dict[str, float] | str]:
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    from crl.pipelines.run_collect import dask_logging
+
+    with dask_logging("warning"):
+        cluster = None
+        if scheduler is None:
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   memory_limit=0, silence_logs=logging.WARNING)
+            client = Client(cluster)
+        else:
+            client = Client(scheduler)
+        try:
+            futures = {client.submit(_train_one, cfg, folders[name], resume, False, root, retries=1, pure=False,
+                                     key=f"crl-offline-{name}-{abs(hash(folders[name]))}"): name
+                       for name, cfg in grid}
+            results: dict[str, dict[str, float] | str] = {}
+            for fut in as_completed(futures):
+                name = futures[fut]
+                try:
+                    results[name] = fut.result()
+                except CrlError as e:
+                    results[name] = f"{type(e).__name__}: {e}"
+                except Exception as e:  # noqa: BLE001 - reported; the other learners finish
+                    results[name] = f"{type(e).__name__}: {e}"
+            return dict(sorted(results.items()))
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()

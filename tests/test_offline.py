@@ -1,0 +1,176 @@
+"""Offline training and fine-tuning on one learner: learning from an oracle dataset, one SGD code path, several
+learners per command (sequential and Dask), kill -9 + resume, fine-tune continuity and batch mixing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from crl.checkpoint import load_agent, load_policy
+from crl.config import TrainConfig
+from crl.datasets import DatasetStore
+from crl.errors import ConfigError
+from crl.finetune import FinetuneConfig, FinetuneRunner
+from crl.offline import OfflineConfig, OfflineRunner, run_offline
+from crl.pipelines.collect import CollectConfig
+from crl.pipelines.run_collect import run_collection
+from crl.relabel import Batch
+
+# An oracle dataset with action noise on the 5x5 U: 24,000 transitions, episodes of 250 steps that chain goals.
+ORACLE = CollectConfig(env="point_u_maze", dataset="test/u-oracle", policy="oracle", env_steps=24_000, num_envs=32,
+                       unroll_length=50, episode_length=250, action_noise=0.2, goal_schedule="navigate", seed=1)
+# Small learners for the mechanics tests (one compiled shape, shared through the persistent compile cache).
+TINY = dict(depth=4, width=32, repr_dim=16, batch_size=64, sgd_steps=20, total_sgd_steps=60, eval_every=1,
+            num_eval_envs=8, checkpoint_every=1, episode_length=60)
+
+
+@pytest.fixture(scope="module")
+def oracle(tmp_path_factory: pytest.TempPathFactory) -> tuple[DatasetStore, str]:
+    root = tmp_path_factory.mktemp("offline") / "data"
+    store = DatasetStore(root)
+    return store, run_collection(ORACLE, store, show_progress=False)["id"]
+
+
+def tiny(dataset: str, **overrides) -> OfflineConfig:
+    return OfflineConfig().replace(dataset=dataset, **{**TINY, **overrides})
+
+
+def test_offline_learns_the_u_maze_from_oracle_data(oracle, tmp_path: Path) -> None:
+    store, dsid = oracle
+    config = OfflineConfig().replace(dataset=dsid, total_sgd_steps=6000, sgd_steps=500, eval_every=12,
+                                     num_eval_envs=48)
+    runner = OfflineRunner(config, store)
+    untrained = float(runner.evaluate(runner.init_state(), jax.random.PRNGKey(5))["eval/success"])
+    from crl.loop import drive
+
+    last = drive(runner, tmp_path / "run", progress=False)
+    assert untrained <= 0.2 and last["eval/success"] >= 0.5, (untrained, last)
+    assert last["critic/accuracy"] > 0.02
+    stored = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert stored["kind"] == "offline" and stored["dataset"]["id"] == dsid and stored["dataset"]["content_hash"]
+
+
+def test_loader_and_online_sgd_are_one_code_path(oracle) -> None:
+    store, dsid = oracle
+    off = OfflineRunner(tiny(dsid), store)
+    online = TrainConfig.preset("cpu", env="point_u_maze", **{k: TINY[k] for k in
+                                                                  ("depth", "width", "repr_dim", "batch_size")})
+    from crl.train import Trainer
+
+    on = Trainer(online.replace(sgd_steps=TINY["sgd_steps"], actor_ema=0.0))
+    agent = off.learner.agent.init(jax.random.PRNGKey(0))
+    window = next(off.stream.windows())[0]
+    batch = off.sample(window, jax.random.PRNGKey(1))
+    fixed = lambda data, key: data  # noqa: E731 - the same batch at every step
+    a_off, m_off = off.learner.sgd(agent, batch, fixed, jax.random.PRNGKey(2), 3)
+    a_on, m_on = on.learner.sgd(agent, batch, fixed, jax.random.PRNGKey(2), 3)
+    manual = agent
+    for k in jax.random.split(jax.random.PRNGKey(2), 3):
+        manual, _ = on.agent.update(manual, batch, jax.random.split(k)[1])
+    for a, b in ((a_off, a_on), (a_off, manual)):
+        assert all(jax.tree.leaves(jax.tree.map(lambda x, y: bool(jnp.allclose(x, y, atol=1e-6)), a.params,
+                                                b.params)))
+    assert m_off.keys() == m_on.keys()
+
+
+def test_two_depths_in_one_command_two_loadable_runs_and_dask(oracle, tmp_path: Path) -> None:
+    store, dsid = oracle
+    from crl.offline import learner_grid
+    from crl.pipelines.learners import run_learners
+
+    grid = learner_grid(tiny(dsid), [4, 8], [0])
+    seq = run_learners(grid, tmp_path / "seq", progress=False, root=store.root)
+    assert sorted(seq) == ["d4-s0", "d8-s0"] and all(isinstance(v, dict) for v in seq.values())
+    for name, depth in (("d4-s0", 4), ("d8-s0", 8)):
+        policy = load_policy(tmp_path / "seq" / name)
+        assert policy.kind == "offline" and load_agent(tmp_path / "seq" / name).agent.config.depth == depth
+        assert policy.act(jnp.zeros((2, policy.env_spec["observation_size"]))).shape == (2, 2)
+    dask = run_learners(grid[:1], tmp_path / "dask", progress=False, workers=1, root=store.root)
+    assert isinstance(dask["d4-s0"], dict)
+    same = lambda k: seq["d4-s0"][k] == dask["d4-s0"][k]  # noqa: E731 - deterministic given the seed
+    assert same("critic/loss") and same("eval/success")
+
+
+def test_bad_offline_input_is_one_line(oracle, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    store, dsid = oracle
+    from crl.cli_train import main
+
+    os.environ["CRL_DATA_DIR"] = str(store.root)
+    try:
+        cases = [(["--dataset", "test/nothing-v0"], "test/nothing"),
+                 (["--dataset", dsid, "--depth", "6"], "multiple of 4"),
+                 (["--dataset", dsid, "--batch-size", "100000"], "larger than the dataset"),
+                 (["--dataset", dsid, "--eval-env", "ant_u_maze"], "sizes")]
+        for args, hint in cases:
+            with pytest.raises(SystemExit) as err:
+                main(["offline", *args, "--out", str(tmp_path / "bad"), "--no-progress"])
+            msg = capsys.readouterr().err.strip()
+            assert err.value.code == 2 and hint in msg and "\n" not in msg, msg
+        assert not (tmp_path / "bad" / "checkpoints").exists()
+    finally:
+        del os.environ["CRL_DATA_DIR"]
+
+
+def test_kill_9_then_resume_gives_the_uninterrupted_metrics(oracle, tmp_path: Path) -> None:
+    store, dsid = oracle
+    args = ["offline", "--dataset", dsid, "--depth", "4", "--width", "32", "--repr-dim", "16", "--batch-size", "64",
+            "--sgd-steps", "20", "--steps", "200", "--eval-every", "5", "--num-eval-envs", "8", "--checkpoint-every",
+            "2", "--episode-length", "60", "--no-progress"]
+    env = {**os.environ, "CRL_DATA_DIR": str(store.root)}
+    run_offline(tiny(dsid, total_sgd_steps=200, eval_every=5, checkpoint_every=2), tmp_path / "ref", progress=False,
+                store=store)
+    cmd = [sys.executable, "-m", "crl.cli_train", *args, "--out", str(tmp_path / "run")]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = tmp_path / "run" / "checkpoints"
+    deadline = time.time() + 600
+    while time.time() < deadline and not (ckpt.is_dir() and any(p.name == "4" for p in ckpt.iterdir())):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = subprocess.run([*cmd, "--resume"], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    read = lambda p: [{k: v for k, v in r.items() if not k.endswith("_per_s")}  # noqa: E731
+                      for r in map(json.loads, (p / "metrics.jsonl").read_text().splitlines())]
+    assert read(tmp_path / "run") == read(tmp_path / "ref")
+
+
+def test_finetune_starts_where_the_source_ended_and_mixes_batches(oracle, tmp_path: Path) -> None:
+    store, dsid = oracle
+    run_offline(tiny(dsid), tmp_path / "src", progress=False, store=store)
+    src_last = [json.loads(x) for x in (tmp_path / "src" / "metrics.jsonl").read_text().splitlines()][-1]
+    config = FinetuneConfig.preset(
+        "cpu", env="", init_from=str(tmp_path / "src"), dataset=dsid, offline_ratio=0.25, episode_length=60,
+        num_envs=4, unroll_length=10, batch_size=64, sgd_steps=2, replay_size=400, min_replay_size=80,
+        total_env_steps=120, num_eval_envs=8, eval_every=1, checkpoint_every=3)
+    runner = FinetuneRunner(config, store)
+    from crl.loop import drive
+
+    drive(runner, tmp_path / "ft", progress=False)
+    first = json.loads((tmp_path / "ft" / "metrics.jsonl").read_text().splitlines()[0])
+    assert first["epoch"] == 0
+    for k in ("eval/success", "eval/time_at_goal", "eval/final_dist"):
+        assert first[k] == pytest.approx(src_last[k], abs=1e-5), k
+    assert load_policy(tmp_path / "ft").kind == "finetune"
+
+    # the mixture: 16 of 64 rows from the dataset window, the rest from the replay (states marked by source)
+    trainer = runner.trainer
+    ts = trainer.init(jax.random.PRNGKey(0))
+    buffer = ts.buffer.replace(state=jnp.full_like(ts.buffer.state, -7.0), size=jnp.int32(ts.buffer.rows))
+    window = runner.cursor.window_for(0)
+    window = window.replace(state=jnp.full_like(window.state, 7.0))
+    b: Batch = jax.jit(trainer.sample_batch)((buffer, window), jax.random.PRNGKey(3))
+    marks = np.asarray(b.state[:, 0])
+    assert (marks == 7.0).sum() == 16 and (marks == -7.0).sum() == 48
+
+    with pytest.raises(ConfigError, match="needs --dataset"):
+        FinetuneConfig.preset("cpu", init_from="x", offline_ratio=0.5).validate()
