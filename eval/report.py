@@ -139,32 +139,54 @@ def _env_spec(doc: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
     return {"name": config.get("env", "?")}
 
 
+def checkpoint_folder(run: Path) -> Path | None:
+    """Where a run keeps its checkpoints: `RUN/checkpoints`, or a collector's first worker folder in a dataset
+    version (`<version>/collector/<worker>`), as `crl.checkpoint.load_agent` finds them."""
+    cands = [run / "checkpoints"]
+    if (run / "collector").is_dir():
+        cands += sorted(p for p in (run / "collector").iterdir() if p.is_dir())
+    for c in cands:
+        if c.is_dir() and any(p.name.isdigit() for p in c.iterdir()):
+            return c
+    return None
+
+
 def checkpoint_steps(run: Path) -> list[int]:
-    """Committed checkpoint steps of a run folder (orbax step folders; temporary ones are not digits)."""
-    ck = run / "checkpoints"
-    if not ck.is_dir():
+    """Committed checkpoint steps of a run (orbax step folders; temporary ones are not digits)."""
+    ck = checkpoint_folder(run)
+    if ck is None:
         return []
     return sorted(int(p.name) for p in ck.iterdir() if p.is_dir() and p.name.isdigit())
 
 
 def read_run(path: str | Path, label: str | None = None) -> RunInfo:
-    """Config, env spec, metrics and checkpoint steps of a run folder (a problem is recorded, not raised)."""
+    """Config, env spec, metrics and checkpoint steps of a run folder, or of a collector's dataset version folder
+    (manifest.json + collector checkpoints); a problem is recorded, not raised."""
     from crl.metrics import read_jsonl
 
     run = Path(path).expanduser().absolute()
     if not run.is_dir():
         raise ConfigError(f"no run folder {run}; pass folders written by `crl-train ... --out RUN_DIR`")
-    cfg_path = run / "config.json"
-    text = cfg_path.read_text() if cfg_path.is_file() else ""
+    cfg_path, manifest = run / "config.json", run / "manifest.json"
+    collector = not cfg_path.is_file() and manifest.is_file()
+    text = (manifest if collector else cfg_path).read_text() if (collector or cfg_path.is_file()) else ""
     try:
         doc = json.loads(text) if text else {}
     except ValueError:
         doc = {}
-    config = _flat_config(doc)
-    info = RunInfo(run, label or run.name, config, _env_spec(doc, config), read_jsonl(run / "metrics.jsonl"),
-                   checkpoint_steps(run), hashlib.sha256(text.encode()).hexdigest()[:16])
+    if collector:  # a dataset version recorded by a training collector: its config and env from the manifest
+        col = doc.get("provenance", {}).get("collector", {})
+        src = col.get("source") if isinstance(col.get("source"), dict) else {}
+        config = {**col, **_flat_config(src), "depth": col.get("collector_depth")}
+        env_spec = doc.get("env_spec") or {"name": col.get("env", "?")}
+    else:
+        config = _flat_config(doc)
+        env_spec = _env_spec(doc, config)
+    info = RunInfo(run, (label or run.name) + (" (collector)" if collector else ""), config, env_spec,
+                   read_jsonl(run / "metrics.jsonl"), checkpoint_steps(run),
+                   hashlib.sha256(text.encode()).hexdigest()[:16])
     if not text:
-        info.problem = "no config.json (not a crl-train run folder)"
+        info.problem = "no config.json (not a crl-train run folder) and no manifest.json (not a dataset version)"
     elif not info.steps:
         info.problem = "no checkpoints (nothing to evaluate)"
     return info
@@ -247,7 +269,8 @@ def evaluate_task(task: EvalTask) -> dict[str, Any]:
         images = [Path(r["png"]).name] if r.get("png") and Path(r["png"]).is_file() else []
         r = {k: v for k, v in r.items() if k not in ("json", "png", "images")}
         record = {"cache_key": task.key, "run": task.run, "evaluator": task.evaluator, "step": task.step,
-                  "settings": task.settings, "images": images, "seconds": time.perf_counter() - t0, "result": r}
+                  "settings": task.settings, "images": images, "seconds": time.perf_counter() - t0,
+                  "evaluated_on": _where(), "result": r}
         from crl.eval.results import write_json
 
         write_json(tmp, "result", record)
@@ -260,6 +283,16 @@ def evaluate_task(task: EvalTask) -> dict[str, Any]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return json.loads((entry / "result.json").read_text())
+
+
+def _where() -> str:
+    """The Dask worker running this evaluation, or 'local'."""
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().address)
+    except (ImportError, ValueError):
+        return "local"
 
 
 # ---- the report ------------------------------------------------------------------------------------------------------

@@ -126,14 +126,11 @@ def write_point_dataset(path: Path, episodes: int, steps: int, noise: float = 0.
 def _train_offline(dataset_id: str, run: Path) -> bool:
     """Train a small offline learner on `dataset_id` into `run`; False when this crl has no offline trainer."""
     try:
-        from crl.offline import OfflineConfig  # noqa: F401
-        from crl.offline import run as run_offline
+        from crl.offline import OfflineConfig, run_offline
     except ImportError:
         return False
-    from crl.config import LearnerConfig
-
-    cfg = OfflineConfig(dataset=dataset_id, total_sgd_steps=300, eval_env="none", checkpoint_every=1,
-                        learner=LearnerConfig(sgd_steps=100, batch_size=64).replace(depth=4, width=64, bc_alpha=0.03))
+    cfg = OfflineConfig(dataset=dataset_id, total_sgd_steps=300, eval_env="none", checkpoint_every=1).replace(
+        sgd_steps=100, batch_size=64, depth=4, width=64, bc_alpha=0.03)
     run_offline(cfg, run, progress=False)
     return True
 
