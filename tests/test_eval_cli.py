@@ -107,3 +107,12 @@ def test_checkpoint_errors_exit_2(run_dir: Path, capsys) -> None:
         code, _, err = _cli(capsys, *argv)
         assert code == 2 and err.startswith("crl-eval: error:") and message in err, (argv, err)
         assert len(err.strip().splitlines()) == 1
+
+
+def test_console_script_is_installed() -> None:
+    import subprocess
+
+    out = subprocess.run(["crl-eval", "--help"], capture_output=True, text=True, timeout=300, check=True).stdout
+    assert all(name in out for name in ("goals", "stitching", "geodesic"))
+    bad = subprocess.run(["crl-eval", "goals"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "--policy" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
