@@ -3,6 +3,7 @@ determinism, errors, bounded memory, and sampling inside a jitted SGD scan."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -289,3 +290,47 @@ def test_memory_stays_bounded_on_a_dataset_several_times_the_window(data_root: P
     # the window in use, the next one, decoded chunks (measured 2.0-2.4 windows of 8 MB); loading the whole
     # dataset would take 53 MB
     assert growth < 2 * window_bytes + (16 << 20), (growth, window_bytes)
+
+
+def test_a_stitching_split_streams_like_a_dataset_of_its_segments(data_root: Path) -> None:
+    """Windows of a split hold its segments as episodes: rows, next goals (the parent's next state at a cut) and
+    episode ends all match the split reader's own `load()`."""
+    import crl.envs
+    from crl.datasets.split import stitch_split
+
+    spec = crl.envs.make("point_u4_maze").spec.to_dict()
+    cell = float(spec["config"]["cell_size"])
+    corridor = [(2, 1), (1, 1), (1, 2), (1, 3), (2, 3), (3, 3), (4, 3), (5, 3), (5, 2), (5, 1), (4, 1)]
+    rng = np.random.default_rng(0)
+    paths = []
+    for cells in (corridor, corridor[::-1], corridor[2:8], corridor + corridor[-2::-1]):
+        pts = [np.multiply(a, cell) * (1 - t) + np.multiply(b, cell) * t
+               for a, b in zip(cells, cells[1:], strict=False) for t in np.linspace(0, 1, 5, endpoint=False)]
+        paths.append(np.asarray(pts + [np.multiply(cells[-1], cell)], np.float32) + rng.normal(0, 0.05, (1, 2)))
+    b = episode_batch([len(p) - 1 for p in paths])
+    obs = np.concatenate([np.concatenate([p[:-1], np.diff(p, axis=0)], axis=1) for p in paths])
+    b["observation"], b["achieved_goal"] = obs, obs[:, :2]
+    b["final_observation"] = np.stack([np.concatenate([p[-1], p[-1] - p[-2]]) for p in paths])
+    b["final_achieved_goal"] = b["final_observation"][:, :2]
+    store = DatasetStore()
+    st = store.begin("test/u4", spec)
+    with st.writer("w0", shard_rows=60) as w:
+        w.append(b)
+    split = store.open(stitch_split(store, st.commit()["id"], 3)["id"])
+    assert split.num_episodes > len(paths)  # the rule cut some episodes into segments
+    ref = split.load(["observation", "achieved_goal", "final_achieved_goal"])
+    off = ref["episode_offsets"]
+    want_next = np.concatenate([np.concatenate([ref["achieved_goal"][a + 1:z], ref["final_achieved_goal"][e][None]])
+                                for e, (a, z) in enumerate(itertools.pairwise(off))])
+    stream = WindowStream(split, window_rows=int(np.diff(off).max()) + 10, block_rows=1, seed=1)
+    assert stream.streaming
+    seen = []
+    for w, info in stream.windows(passes=1):
+        rows = np.concatenate([np.arange(off[e], off[e + 1]) for e in info.episodes])
+        n = info.rows
+        np.testing.assert_array_equal(np.asarray(w.state)[:n], ref["observation"][rows])
+        np.testing.assert_array_equal(np.asarray(w.next_goal)[:n], want_next[rows])
+        ends = np.concatenate([np.full(off[e + 1] - off[e], off[e + 1] - 1) for e in info.episodes])
+        np.testing.assert_array_equal(rows[np.asarray(w.episode_last)[:n]], ends)
+        seen += info.episodes.tolist()
+    assert sorted(seen) == list(range(split.num_episodes))
