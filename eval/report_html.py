@@ -21,7 +21,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:11
 color:#222;line-height:1.45}
 h1{border-bottom:2px solid #ddd;padding-bottom:.2em}h2{border-bottom:1px solid #eee;margin-top:2em}
 table{border-collapse:collapse;margin:.8em 0;font-size:.92em}th,td{border:1px solid #ccc;padding:.25em .6em;
-text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
+text-align:right;white-space:nowrap}th{background:#f3f3f3;white-space:normal}td:first-child,th:first-child{text-align:left}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}figcaption{font-size:.85em;color:#555}
 code{background:#f6f6f6;padding:0 .2em}.muted{color:#666}
 """
@@ -237,7 +237,7 @@ def build_blocks(runs: list[Any], settings: Any, cache: dict[str, int], title: s
              + (f", {cache['errors']} failed" if cache.get("errors") else "") + ".")]
     headers, rows = comparison_rows(runs)
     blocks += [("h", 2, "Comparison"), ("table", headers, rows)]
-    if plot_comparison(runs, img_dir / "comparison_curves.png"):
+    if len(runs) > 1 and plot_comparison(runs, img_dir / "comparison_curves.png"):
         images["comparison_curves.png"] = img_dir / "comparison_curves.png"
         blocks.append(("img", "comparison_curves.png", "learning curves of every run (from metrics.jsonl)"))
     if len(runs) > 1 and plot_bars(runs, img_dir / "comparison_goals.png"):

@@ -4,6 +4,7 @@ table, the per-(run, step, evaluator, settings) cache, the Dask fan-out, the CLI
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 import os
 import re
@@ -118,11 +119,14 @@ def test_report_fans_out_on_dask(runs: list[Path], tmp_path: Path) -> None:
     assert again.cache["hits"] == 2 and again.cache["evaluated"] == 0
 
 
-def test_report_user_errors_exit_2(tmp_path: Path) -> None:
+def test_user_errors_exit_2(runs: list[Path], tmp_path: Path) -> None:
     p = _cli("report", str(tmp_path / "missing"), "--out", str(tmp_path / "o"))
     assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and "no run folder" in p.stderr
     p = _cli("report", str(tmp_path), "--out", str(tmp_path / "o"), "--evaluators", "goals,speed")
     assert p.returncode == 2 and "unknown evaluator(s) ['speed']" in p.stderr
+    if importlib.util.find_spec("ogbench") is not None:  # a crl-maze run does not fit an OGBench env
+        p = _cli("goals", "--policy", f"checkpoint:{runs[0]}", "--env", "ogbench:pointmaze-medium-navigate-v0")
+        assert p.returncode == 2 and "state size 4 (env observation: 2)" in p.stderr, p.stderr
 
 
 # ---- slow: the page in a real browser ------------------------------------------------------------------------------
