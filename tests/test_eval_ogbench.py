@@ -123,18 +123,6 @@ def write_point_dataset(path: Path, episodes: int, steps: int, noise: float = 0.
     return out
 
 
-def _train_offline(dataset_id: str, run: Path) -> bool:
-    """Train a small offline learner on `dataset_id` into `run`; False when this crl has no offline trainer."""
-    try:
-        from crl.offline import OfflineConfig, run_offline
-    except ImportError:
-        return False
-    cfg = OfflineConfig(dataset=dataset_id, total_sgd_steps=300, eval_env="none", checkpoint_every=1).replace(
-        sgd_steps=100, batch_size=64, depth=4, width=64, bc_alpha=0.03)
-    run_offline(cfg, run, progress=False)
-    return True
-
-
 @pytest.mark.slow
 @needs_ogbench
 def test_ogbench_end_to_end(data_root: Path, tmp_path: Path) -> None:
@@ -147,22 +135,24 @@ def test_ogbench_end_to_end(data_root: Path, tmp_path: Path) -> None:
     m = import_ogbench(DatasetStore(), npz, "ogb/pointmaze-medium-navigate")
     assert m["env_spec"]["name"] == ENV and m["env_spec"]["state_size"] == 2
     run = tmp_path / "run"
-    if _train_offline(m["id"], run):
-        policy = f"checkpoint:{run}"
-    else:  # TODO(report helper): drop once crl.offline lands
-        policy = "random"
-    r = op.run_ogbench(policy, ENV, episodes=2, seed=0, out=tmp_path / "eval", max_episode_steps=300)
-    assert len(r["tasks"]) == 5 and r["episodes"] == 10
-    assert r["overall_success"] == pytest.approx(np.mean([t["success"] for t in r["tasks"]]))
-    if policy.startswith("checkpoint:"):
-        assert r["policy_info"]["observation_layout"] == "concat(observation[2], goal_observation[[0, 1]])"
-        # the report evaluates it with the same protocol, and says why stitching/geodesic do not apply
-        from crl.eval.report import ReportSettings, make_report
+    from crl.offline import OfflineConfig, run_offline
 
-        rep = make_report([run], tmp_path / "report", ReportSettings(goals_episodes=2, seed=0,
-                                                                        ogbench_max_episode_steps=300))
-        rr = rep.runs[0]
-        assert rr.results["goals"]["result"]["protocol"] == "ogbench"
-        assert rr.results["goals"]["result"]["overall_success"] == r["overall_success"]
-        assert "OGBench env" in rr.skipped["stitching"] and "OGBench env" in rr.skipped["geodesic"]
-        assert "task5" in rep.markdown.read_text()
+    cfg = OfflineConfig(dataset=m["id"], total_sgd_steps=300, eval_env="none", checkpoint_every=1).replace(
+        sgd_steps=100, batch_size=64, depth=4, width=64, bc_alpha=0.03)
+    run_offline(cfg, run, progress=False)
+    r = op.run_ogbench(f"checkpoint:{run}", ENV, episodes=2, seed=0, out=tmp_path / "eval", max_episode_steps=300)
+    assert len(r["tasks"]) == 5 and r["episodes"] == 10 and r["policy_info"]["kind"] == "offline"
+    assert r["overall_success"] == pytest.approx(np.mean([t["success"] for t in r["tasks"]]))
+    assert r["policy_info"]["observation_layout"] == "concat(observation[2], goal_observation[[0, 1]])"
+    assert r["policy_info"]["trained_env"] == ENV and r["policy_info"]["checkpoint_step"] == 3
+    # the report evaluates it with the same protocol (same numbers), and says why stitching/geodesic do not apply
+    from crl.eval.report import ReportSettings, make_report
+
+    rep = make_report([run], tmp_path / "report", ReportSettings(goals_episodes=2, seed=0,
+                                                                    ogbench_max_episode_steps=300))
+    rr = rep.runs[0]
+    g = rr.results["goals"]["result"]
+    assert g["protocol"] == "ogbench" and g["tasks"] == r["tasks"] and g["overall_success"] == r["overall_success"]
+    assert "OGBench env" in rr.skipped["stitching"] and "OGBench env" in rr.skipped["geodesic"]
+    md = rep.markdown.read_text()
+    assert "| task5 | (2, 6) | (1, 1) | 2 |" in md and "images/run_goals_ogbench_tasks.png" in md
