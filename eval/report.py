@@ -96,7 +96,15 @@ class RunInfo:
     records: list[dict[str, Any]]
     steps: list[int]
     config_hash: str
+    kind: str = "?"
+    """online, offline, finetune (config.json's `kind`) or collector (a dataset version)."""
     problem: str | None = None
+
+    @property
+    def trained(self) -> str:
+        """How it was trained: the kind, and the dataset for offline and fine-tune runs."""
+        ds = self.config.get("dataset")
+        return f"{self.kind} on {ds}" if ds and self.kind != "collector" else self.kind
 
     @property
     def env_name(self) -> str:
@@ -184,7 +192,8 @@ def read_run(path: str | Path, label: str | None = None) -> RunInfo:
         env_spec = _env_spec(doc, config)
     info = RunInfo(run, (label or run.name) + (" (collector)" if collector else ""), config, env_spec,
                    read_jsonl(run / "metrics.jsonl"), checkpoint_steps(run),
-                   hashlib.sha256(text.encode()).hexdigest()[:16])
+                   hashlib.sha256(text.encode()).hexdigest()[:16],
+                   "collector" if collector else str(doc.get("kind", "online" if "train" in doc else "?")))
     if not text:
         info.problem = "no config.json (not a crl-train run folder) and no manifest.json (not a dataset version)"
     elif not info.steps:

@@ -150,7 +150,7 @@ def _goals_numbers(r: dict[str, Any]) -> str:
 
 def comparison_rows(runs: list[Any]) -> tuple[list[str], list[list[str]]]:
     """The comparison table: one row per run."""
-    headers = ["run", "env", "depth", "width", "batch", "checkpoint", "env steps", "SGD steps",
+    headers = ["run", "trained", "env", "depth", "width", "batch", "checkpoint", "env steps", "SGD steps",
                "trainer eval/success", "goals success [95% CI]", "stitching distance", "geodesic index"]
     rows = []
     for rr in runs:
@@ -158,7 +158,7 @@ def comparison_rows(runs: list[Any]) -> tuple[list[str], list[list[str]]]:
         g, st, ge = (rr.results.get(k, {}).get("result") for k in ("goals", "stitching", "geodesic"))
         note = {k: "skipped" for k in rr.skipped} | {k: "error" for k in rr.errors}
         rows.append([
-            i.label, i.env_name, _fmt(i.agent_field("depth")), _fmt(i.agent_field("width")),
+            i.label, i.trained, i.env_name, _fmt(i.agent_field("depth")), _fmt(i.agent_field("width")),
             _fmt(i.agent_field("batch_size")), _fmt(rr.step), _fmt(_last(i.records, "env_steps")),
             _fmt(_last(i.records, "sgd_steps")), _fmt(_last(i.records, "eval/success")),
             _goals_numbers(g) if g else note.get("goals", "–"),
@@ -247,7 +247,7 @@ def build_blocks(runs: list[Any], settings: Any, cache: dict[str, int], title: s
         i = rr.info
         slug = _slug(i.label)
         blocks.append(("h", 2, f"Run {i.label}"))
-        blocks.append(("p", f"`{i.path}`: env `{i.env_name}`, checkpoint step {_fmt(rr.step)} "
+        blocks.append(("p", f"`{i.path}`: {i.trained}, env `{i.env_name}`, checkpoint step {_fmt(rr.step)} "
                             f"(of {i.steps or 'none'})."))
         cfg_rows = [[k, _fmt(v)] for k, v in (
             ("depth", i.agent_field("depth")), ("width", i.agent_field("width")),

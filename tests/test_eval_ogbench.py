@@ -155,4 +155,5 @@ def test_ogbench_end_to_end(data_root: Path, tmp_path: Path) -> None:
     assert g["protocol"] == "ogbench" and g["tasks"] == r["tasks"] and g["overall_success"] == r["overall_success"]
     assert "OGBench env" in rr.skipped["stitching"] and "OGBench env" in rr.skipped["geodesic"]
     md = rep.markdown.read_text()
+    assert "| run | offline on ogb/pointmaze-medium-navigate-v0 | ogbench:pointmaze-medium-navigate-v0 |" in md
     assert "| task5 | (2, 6) | (1, 1) | 2 |" in md and "images/run_goals_ogbench_tasks.png" in md

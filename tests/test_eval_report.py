@@ -81,7 +81,7 @@ def test_report_two_runs_html_markdown_and_cache(runs: list[Path], tmp_path: Pat
     md = rep.markdown.read_text()
     linked = re.findall(r"!\[[^\]]*\]\((images/[^)]+)\)", md)
     assert len(linked) == 6 and all((rep.markdown.parent / p).stat().st_size > 5_000 for p in linked)
-    assert "| s0 | point_u_maze |" in md and "| s1 | point_u_maze |" in md
+    assert "| s0 | online | point_u_maze |" in md and "| s1 | online | point_u_maze |" in md
     assert "goals skipped: no config.json" in md
     doc = json.loads(rep.json.read_text())
     assert [r["label"] for r in doc["runs"]] == ["s0", "s1", "notes"]
