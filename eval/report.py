@@ -229,9 +229,16 @@ class EvalTask:
 
 
 def cache_key(run: RunInfo, step: int, evaluator: str, settings: dict[str, Any]) -> str:
-    """sha256 over what the result depends on."""
-    doc = {"run": str(run.path), "config": run.config_hash, "step": step, "evaluator": evaluator,
-           "settings": settings, "cache_version": CACHE_VERSION}
+    """sha256 over what the result depends on: the run folder, its config, the checkpoint (step and the time its
+    folder was committed, so a run retrained into the same folder is not mistaken for the old one), the evaluator
+    and its settings."""
+    folder = checkpoint_folder(run.path)
+    try:
+        committed = (folder / str(step)).stat().st_mtime_ns if folder is not None else None
+    except OSError:
+        committed = None
+    doc = {"run": str(run.path), "config": run.config_hash, "step": step, "checkpoint_mtime_ns": committed,
+           "evaluator": evaluator, "settings": settings, "cache_version": CACHE_VERSION}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
@@ -285,9 +292,14 @@ def evaluate_task(task: EvalTask) -> dict[str, Any]:
         write_json(tmp, "result", record)
         for stale in tmp.glob(f"{task.evaluator}.json"):
             stale.unlink()
-        if entry.exists():
+        if entry.exists():  # an unreadable entry (read_cached missed it): replace it
             shutil.rmtree(entry, ignore_errors=True)
-        tmp.rename(entry)
+        try:
+            tmp.rename(entry)
+        except OSError:  # another report wrote the same entry meanwhile: keep theirs
+            if not (entry / "result.json").is_file():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

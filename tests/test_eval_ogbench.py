@@ -148,12 +148,18 @@ def test_ogbench_end_to_end(data_root: Path, tmp_path: Path) -> None:
     # the report evaluates it with the same protocol (same numbers), and says why stitching/geodesic do not apply
     from crl.eval.report import ReportSettings, make_report
 
-    rep = make_report([run], tmp_path / "report", ReportSettings(goals_episodes=2, seed=0,
-                                                                    ogbench_max_episode_steps=300))
+    rep_settings = ReportSettings(goals_episodes=2, seed=0, ogbench_max_episode_steps=300)
+    rep = make_report([run], tmp_path / "report", rep_settings)
     rr = rep.runs[0]
     g = rr.results["goals"]["result"]
     assert g["protocol"] == "ogbench" and g["tasks"] == r["tasks"] and g["overall_success"] == r["overall_success"]
     assert "OGBench env" in rr.skipped["stitching"] and "OGBench env" in rr.skipped["geodesic"]
+    assert make_report([run], tmp_path / "report2", rep_settings).cache["hits"] == 1
+    step_dir = run / "checkpoints" / "3"  # a checkpoint committed again (e.g. retrained into the same folder)
+    st = step_dir.stat()
+    os.utime(step_dir, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert make_report([run], tmp_path / "report3", rep_settings).cache == {
+        "hits": 0, "misses": 1, "evaluated": 1, "errors": 0}
     md = rep.markdown.read_text()
     assert "| run | offline on ogb/pointmaze-medium-navigate-v0 | ogbench:pointmaze-medium-navigate-v0 |" in md
     assert "| task5 | (2, 6) | (1, 1) | 2 |" in md and "images/run_goals_ogbench_tasks.png" in md
