@@ -121,7 +121,7 @@ def online(preset: str, out: str, resume: bool, lr: float | None, train_env: tup
               help="Run folder; with several depths/seeds, one sub-folder per learner (d4-s0, d64-s0, ...).")
 @click.option("--depth", "depths", help="Critic depth(s), comma-separated: one learner per depth, e.g. 4,16,64.")
 @click.option("--seed", "seeds", help="Seed(s), comma-separated: one learner per seed, e.g. 0,1,2.")
-@click.option("--steps", "total_sgd_steps", type=int, help="Total SGD steps per learner (default 20,000).")
+@click.option("--steps", "total_sgd_steps", type=int, help="Total SGD steps per learner (default 10,000).")
 @click.option("--bc-preset", type=click.Choice(sorted(BC_PRESETS)),
               help="OGBench's BC weight for the task family (pointmaze 0.03, antmaze 0.1); sets --bc-alpha.")
 @click.option("--lr", type=float, help="Adam learning rate of actor, critic and alpha.")
@@ -181,6 +181,8 @@ def finetune(init_from: str, dataset: str | None, offline_ratio: float | None, b
         if options.get(name) is not None:
             raise ConfigError(f"--{name.replace('_', '-')} comes from the source run (--from); drop it")
     config = _online_config(FinetuneConfig, preset, lr, train_env, options)
+    if options.get("env") is None:
+        config = config.replace(env="")  # the source run's env, rebuilt from its spec
     extra = given({"init_from": init_from, "dataset": dataset, "offline_ratio": offline_ratio,
                    "bc_decay_steps": bc_decay_steps})
     config = config.replace(**extra)

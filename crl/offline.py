@@ -34,7 +34,7 @@ class OfflineConfig(NestedConfig):
 
     dataset: str = ""
     """Dataset (or split) id `namespace/name-vN` in the dataset root."""
-    total_sgd_steps: int = 20_000
+    total_sgd_steps: int = 10_000
     """Training budget in SGD steps (rounded up to whole epochs)."""
     window: int = 0
     """Device window in transitions (0 = the whole dataset, loaded once); larger datasets stream window by window."""
@@ -52,8 +52,11 @@ class OfflineConfig(NestedConfig):
     """Save a checkpoint every this many epochs (and at the end)."""
     seed: int = 0
     """Seed for everything (networks, batches, window order, evaluation)."""
-    learner: LearnerConfig = field(default_factory=lambda: LearnerConfig(sgd_steps=500, batch_size=256))
-    """The learner (same networks and critic loss as online)."""
+    learner: LearnerConfig = field(default_factory=lambda: LearnerConfig(sgd_steps=500, batch_size=256,
+                                                                         bc_alpha=BC_PRESETS["pointmaze"]))
+    """The learner (same networks and critic loss as online). Its actor is DDPG+BC with OGBench's pointmaze weight
+    by default: with the online objective (bc_alpha 0) the actor exploits the critic on actions the data never took
+    (measured on an oracle point_u_maze dataset: success 0 after 8,000 SGD steps; with 0.03: 1.0 after 2,000)."""
 
     @property
     def num_epochs(self) -> int:

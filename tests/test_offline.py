@@ -47,15 +47,15 @@ def tiny(dataset: str, **overrides) -> OfflineConfig:
 
 def test_offline_learns_the_u_maze_from_oracle_data(oracle, tmp_path: Path) -> None:
     store, dsid = oracle
-    config = OfflineConfig().replace(dataset=dsid, total_sgd_steps=6000, sgd_steps=500, eval_every=12,
-                                     num_eval_envs=48)
+    config = OfflineConfig().replace(dataset=dsid, total_sgd_steps=3000, sgd_steps=500, eval_every=6,
+                                     num_eval_envs=48)  # DDPG+BC (bc_alpha 0.03), depth 4, batch 256
     runner = OfflineRunner(config, store)
     untrained = float(runner.evaluate(runner.init_state(), jax.random.PRNGKey(5))["eval/success"])
     from crl.loop import drive
 
     last = drive(runner, tmp_path / "run", progress=False)
     assert untrained <= 0.2 and last["eval/success"] >= 0.5, (untrained, last)
-    assert last["critic/accuracy"] > 0.02
+    assert last["critic/loss"] < np.log(256) - 0.05  # InfoNCE below chance (log B)
     stored = json.loads((tmp_path / "run" / "config.json").read_text())
     assert stored["kind"] == "offline" and stored["dataset"]["id"] == dsid and stored["dataset"]["content_hash"]
 
