@@ -139,7 +139,7 @@ def build_source(config: CollectConfig, env: Any, seed: int, env_steps: int) -> 
     per_epoch = num_envs * unroll
     if "min_replay_size" not in config.train_overrides and train_config.min_replay_size >= env_steps:
         # a short collection still trains: start SGD once a quarter of the budget (>= one batch) is in the replay
-        want = max(train_config.batch_size, per_epoch * max(1, (env_steps // per_epoch) // 4))
+        want = max(train_config.learner.batch_size, per_epoch * max(1, (env_steps // per_epoch) // 4))
         train_config = train_config.replace(min_replay_size=want)
     return CrlSource(train_config, env)
 

@@ -75,14 +75,16 @@ def test_episodes_are_whole_and_ids_unique(crl_version: tuple[DatasetStore, dict
 
 
 def test_collector_checkpoint_is_stored_with_the_dataset(crl_version: tuple[DatasetStore, dict]) -> None:
-    from crl.checkpoint import load_checkpoint
+    from crl.checkpoint import load_agent
+    from crl.config import TrainConfig
 
     store, manifest = crl_version
     rel = manifest["provenance"]["collector"]["checkpoint"]
     path = Path(store.loc.path(f"test/crl-d4/v0/{rel}"))
-    config, state = load_checkpoint(path)
-    assert config.agent.depth == 4 and config.agent.width == 32
-    assert int(state.env_steps) == TINY_CRL.env_steps
+    loaded = load_agent(path)
+    agent = TrainConfig.from_dict(loaded.config).learner.agent
+    assert agent.depth == 4 and agent.width == 32 and loaded.env_spec["name"] == "point_u_maze"
+    assert loaded.step * TINY_CRL.num_envs * TINY_CRL.unroll_length == TINY_CRL.env_steps  # the last epoch
 
 
 def test_frozen_collector_checkpoint_can_collect_again(crl_version: tuple[DatasetStore, dict]) -> None:
@@ -263,6 +265,24 @@ def test_a_worker_rerun_after_its_last_checkpoint_keeps_its_cut_episodes(data_ro
     assert manifest["totals"]["transitions"] == 240 and manifest["totals"]["episodes"] == 8
     data = store.open(manifest["id"]).load()
     np.testing.assert_array_equal(_assert_whole_budget_with_truncated_tails(data, 50), [10] * 4)
+
+
+def test_summary_names_the_rounded_budget_and_the_cut_episodes() -> None:
+    from crl.pipelines.collect import epoch_shape, worker_budget
+    from crl.pipelines.run_collect import describe
+
+    # the case: 20,000 steps with the cpu preset (64 envs x 50 steps, episodes of 250) used to record only
+    # the 16,000 steps of whole episodes; now all 22,400 steps of 7 epochs, 64 episodes cut after 100 steps
+    config = CollectConfig(env_steps=20_000, policy="random")
+    assert epoch_shape(config) == (64, 50) and worker_budget(config, 20_000) == 22_400
+    collector = {"env": "point_u_maze", "policy": "random", "collector_depth": 4, "env_steps": 22_400,
+                 "env_steps_requested": 20_000, "epoch_envs": 64, "epoch_steps": 50, "cut_episodes": 64,
+                 "cut_transitions": 6_400}
+    text = describe({"id": "t/x-v0", "totals": {"episodes": 128, "transitions": 22_400, "shards": 1},
+                     "provenance": {"collector": collector}})
+    assert "22,400 env steps collected and recorded: --env-steps 20,000 rounded up to whole epochs of 64 envs x " \
+           "50 steps per worker" in text
+    assert "64 episodes cut at the budget, recorded as truncated (6,400 transitions)" in text
 
 
 def test_cli_user_errors_exit_2_and_leave_nothing(data_root: Path, capsys: pytest.CaptureFixture) -> None:
