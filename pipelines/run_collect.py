@@ -243,7 +243,7 @@ def describe(manifest: dict[str, Any]) -> str:
         f"(env {c['env']}, policy {c['policy']}, collector depth {c['collector_depth']})",
     ]
     asked = c.get("env_steps_requested")
-    if asked is not None and asked != c["env_steps"]:
+    if asked is not None and c["env_steps"] > asked:  # (fewer only when a worker failed: the WARNING below)
         lines.append(f"  {c['env_steps']:,} env steps collected and recorded: --env-steps {asked:,} rounded up to "
                      f"whole epochs of {c['epoch_envs']} envs x {c['epoch_steps']} steps per worker")
     if c.get("cut_episodes"):
