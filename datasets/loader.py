@@ -261,12 +261,13 @@ def _runs(episodes: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _blocks(offsets: np.ndarray, block_rows: int) -> list[tuple[int, int]]:
-    """Contiguous runs of whole episodes of about `block_rows` transitions (never splitting an episode)."""
+    """Contiguous runs of whole episodes of at most `block_rows` transitions (or one longer episode)."""
     out, e0 = [], 0
     for e in range(1, len(offsets)):
-        if offsets[e] - offsets[e0] >= block_rows or e == len(offsets) - 1:
-            out.append((e0, e))
-            e0 = e
+        if offsets[e] - offsets[e0] > block_rows and e - 1 > e0:  # episode e-1 would overfill the block
+            out.append((e0, e - 1))
+            e0 = e - 1
+    out.append((e0, len(offsets) - 1))
     return out
 
 
@@ -308,7 +309,7 @@ class WindowStream:
                                f"({longest * row_bytes} bytes)")
         self.blocks = _blocks(off, max(1, block_rows or min(self.source.chunk_rows, self.capacity // 4)))
         self.block_len = np.array([off[e1] - off[e0] for e0, e1 in self.blocks], np.int64)
-        self.num_windows = max(1, math.ceil(total / self.capacity))
+        self._min_windows = max(1, math.ceil(total / self.capacity))
         if batch_size is not None and batch_size > self.capacity:
             raise ConfigError(f"batch size {batch_size} exceeds the window ({self.capacity} transitions; dataset "
                               f"{total}): lower the batch size or raise the window size")
@@ -320,6 +321,11 @@ class WindowStream:
         return self.capacity < int(self.source.offsets[-1])
 
     @property
+    def num_windows(self) -> int:
+        """Windows in the first pass (others may differ by one: packing depends on the shuffled block order)."""
+        return len(self._plan_blocks(0))
+
+    @property
     def window_bytes(self) -> int:
         """Device bytes of one window."""
         return self.capacity * window_row_bytes(*self.source.sizes)
@@ -328,7 +334,7 @@ class WindowStream:
         if not self.streaming:
             return [np.arange(len(self.blocks))]
         order = np.random.default_rng([self.seed, pass_index]).permutation(len(self.blocks))
-        target = math.ceil(int(self.block_len.sum()) / self.num_windows)
+        target = math.ceil(int(self.block_len.sum()) / self._min_windows)
         windows, cur, rows = [], [], 0
         for b in order:
             n = int(self.block_len[b])
