@@ -34,7 +34,7 @@ import jax.numpy as jnp
 from crl.agent import CRLAgent, cpu_compiler_options
 from crl.config import AgentConfig
 from crl.datasets import DatasetStore
-from crl.datasets.loader import WindowStream, _runs, _trim_heap, read_window, sample_window, window_row_bytes
+from crl.datasets.loader import WindowStream, sample_window, trim_heap, window_row_bytes
 from crl.datasets.synthetic import episode_batch, synthetic_spec
 from crl.relabel import Batch
 
@@ -123,13 +123,13 @@ def relabel_rate(reader, window_rows: int, batch: int = 4096) -> tuple[float, fl
             return acc + b.state.sum() + b.action.sum() + b.goal.sum(), None
         return jax.lax.scan(body, jnp.zeros(()), jax.random.split(key, n))[0]
 
-    w = read_window(stream.source, _runs(stream.plan(0)[0]), stream.capacity)
+    w = stream.load_window(stream.plan(0)[0])
     jax.block_until_ready(relabel_all(w, jax.random.PRNGKey(0)))  # compile
     del w
     rows, read_s, t0 = 0, 0.0, time.perf_counter()
     for info in stream._schedule(1):
         t = time.perf_counter()
-        w = read_window(stream.source, _runs(info.episodes), stream.capacity)
+        w = stream.load_window(info.episodes)
         read_s += time.perf_counter() - t
         jax.block_until_ready(relabel_all(w, jax.random.PRNGKey(info.index)))
         rows += info.rows
@@ -146,11 +146,11 @@ def memory_probe(root: str, dataset_id: str, window_bytes: int) -> None:
 
     stream = WindowStream(DatasetStore(root).open(dataset_id), window_bytes=window_bytes, seed=0)
     sample = jax.jit(lambda w, k: sample_window(w, k, 256, DISCOUNT))
-    w = read_window(stream.source, _runs(stream.plan(0)[0]), stream.capacity)
+    w = stream.load_window(stream.plan(0)[0])
     jax.block_until_ready(sample(w, jax.random.PRNGKey(0)))  # compile outside the measured pass
     del w
     gc.collect()
-    _trim_heap()
+    trim_heap()
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # VmHWM := VmRSS
     base = status("VmRSS")

@@ -212,7 +212,7 @@ def read_window(
         for (e0, _), p, n in zip(ranges, starts, lengths, strict=True):
             out[p:p + n] = source.rows(name, int(off[e0]), int(off[e0]) + n)[:, :width]
         out[size:] = 0
-        _trim_heap()  # decoded chunks
+        trim_heap()  # decoded chunks
         return out
 
     state = _put(gather("observation", s), device)
@@ -233,7 +233,7 @@ def read_window(
                          size=_put(np.asarray(size, np.int32), device))
 
 
-def _trim_heap() -> None:
+def trim_heap() -> None:
     """Give freed heap memory back to the OS (glibc's malloc_trim; a no-op elsewhere). Window-sized buffers freed by
     one thread and allocated by another otherwise stay in glibc's arenas: peak RSS measured ~3.1 windows without
     this, ~2.3 with it (bench/RESULTS.md)."""
@@ -351,8 +351,9 @@ class WindowStream:
         return [np.concatenate([np.arange(*self.blocks[b]) for b in np.sort(w)]) for w in self._plan_blocks(
             pass_index)]
 
-    def _load(self, episodes: np.ndarray) -> DatasetWindow:
-        _trim_heap()
+    def load_window(self, episodes: np.ndarray) -> DatasetWindow:
+        """The window of `episodes` (e.g. one of `plan(p)`), read now in this thread."""
+        trim_heap()
         return read_window(self.source, _runs(episodes), self.capacity, self.device)
 
     def _schedule(self, passes: int | None) -> Iterator[WindowInfo]:
@@ -375,7 +376,7 @@ class WindowStream:
         schedule = self._schedule(passes)
         if not self.prefetch:
             for info in schedule:
-                yield self._load(info.episodes), info
+                yield self.load_window(info.episodes), info
             return
         jobs: queue.Queue[WindowInfo | None] = queue.Queue()
         results: queue.Queue[tuple[DatasetWindow | None, WindowInfo, BaseException | None]] = queue.Queue()
@@ -383,7 +384,7 @@ class WindowStream:
         def work() -> None:
             while (job := jobs.get()) is not None:
                 try:
-                    results.put((self._load(job.episodes), job, None))
+                    results.put((self.load_window(job.episodes), job, None))
                 except BaseException as e:  # noqa: BLE001 - handed to the consumer
                     results.put((None, job, e))
 

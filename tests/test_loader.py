@@ -254,16 +254,16 @@ def test_sample_window_feeds_a_jitted_sgd_scan(data_root: Path) -> None:
 MEMORY_PROBE = textwrap.dedent("""
     import gc, sys, jax, numpy as np
     from crl.datasets import DatasetStore
-    from crl.datasets.loader import WindowStream, read_window, window_sampler, _runs, _trim_heap
+    from crl.datasets.loader import WindowStream, trim_heap, window_sampler
     def status(key):
         return int(next(l for l in open("/proc/self/status") if l.startswith(key)).split()[1]) * 1024
     stream = WindowStream(DatasetStore(sys.argv[1]).open(sys.argv[2]), window_bytes=int(sys.argv[3]), seed=0)
     sample = jax.jit(window_sampler(256, 0.99))
-    w = read_window(stream.source, _runs(stream.plan(0)[0]), stream.capacity)
+    w = stream.load_window(stream.plan(0)[0])
     jax.block_until_ready(sample(w, jax.random.PRNGKey(0)))  # compile, then forget the warm-up window
     del w
     gc.collect()
-    _trim_heap()  # what the warm-up freed
+    trim_heap()  # what the warm-up freed
     open("/proc/self/clear_refs", "w").write("5")  # reset the peak (VmHWM) to the current RSS
     base = status("VmRSS")
     for w, info in stream.windows(passes=1):
