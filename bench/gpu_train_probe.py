@@ -29,5 +29,6 @@ for i in range(a.epochs):
     t = time.perf_counter()
     ts, m, _ = jax.block_until_ready(compiled(ts))
     dt = time.perf_counter() - t
-    print(f"epoch {i}: {dt:.2f} s = {cfg.env_steps_per_epoch / dt:,.0f} env steps/s with {cfg.learner.sgd_steps} SGD steps "
+    print(f"epoch {i}: {dt:.2f} s = {cfg.env_steps_per_epoch / dt:,.0f} env steps/s with "
+          f"{cfg.learner.sgd_steps} SGD steps "
           f"(sgd on: {float(m['train/sgd'])}, critic/loss {float(m['critic/loss']):.3f})", flush=True)

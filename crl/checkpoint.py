@@ -163,9 +163,10 @@ class LoadedPolicy:
 
 def find_checkpoints(path: str | Path) -> Path:
     """The checkpoint folder of a run: `RUN/checkpoints`, the folder itself, or a collector's worker folder
-    (`<dataset version>/collector/worker-0`, or the version folder: its first worker)."""
+    (`<dataset version>/collector/w0`; given the version folder, its first worker)."""
     p = Path(path).expanduser().absolute()
-    for cand in (p / "checkpoints", p, p / "collector" / "worker-0"):
+    workers = sorted((p / "collector").iterdir()) if (p / "collector").is_dir() else []
+    for cand in (p / "checkpoints", p, *workers):
         if cand.is_dir() and any(c.name.isdigit() for c in cand.iterdir()):
             return cand
     raise ConfigError(f"no checkpoints under {p}; pass a run folder written by `crl-train` (online, offline, "

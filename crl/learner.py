@@ -49,10 +49,10 @@ class Learner:
         self.actor_goals = config.actor_mixture()
 
     def init(self, key: jax.Array) -> LearnerState:
-        """Fresh agent; the evaluated actor starts as the live one."""
-        k_agent, k_run = jax.random.split(key)
-        agent = self.agent.init(k_agent)
-        return LearnerState(agent=agent, actor_ema=agent.params.actor, key=k_run,
+        """Fresh agent from `key` (as CRLAgent.init(key)); the evaluated actor starts as the live one. The SGD key is
+        folded out of `key` (the online trainer replaces it with its own, as before the learner existed)."""
+        agent = self.agent.init(key)
+        return LearnerState(agent=agent, actor_ema=agent.params.actor, key=jax.random.fold_in(key, 1),
                             sgd_steps=jnp.zeros((), jnp.int32))
 
     def sgd(
