@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from crl.relabel import PAPER_GOALS, Batch, GoalMixture, future_offset, mix_goals, truncated_geometric
+from crl.relabel import PAPER_GOALS, Batch, GoalMixture, assemble_batch, future_offset, mix_goals, truncated_geometric
 from crl.transition import Transition
 
 __all__ = ["Batch", "BufferState", "init_buffer", "insert", "sample", "sample_indices", "truncated_geometric"]
@@ -119,7 +119,6 @@ def sample(
     k ~ truncated geometric(gamma)) and, when `actor_goals` is given, separate actor goals (crl.relabel)."""
     # the paper's law draws from `key` alone; other mixtures fold extra keys out of it
     row, env, k, limit = sample_indices(buf, key, batch_size, discount, critic_goals.geometric)
-    k_actor, k_rand, k_mix = (jax.random.fold_in(key, i) for i in (1, 2, 3))
     state = buf.state[row, env]
     current = jnp.take(state, jnp.asarray(goal_indices), axis=-1)
 
@@ -133,10 +132,4 @@ def sample(
         r_env = jax.random.randint(k_e, (batch_size,), 0, buf.state.shape[1])
         return mix_goals(k_m, mixture, future, current, buf.next_goal[r_row, r_env])
 
-    goal = goals(critic_goals, k, k_mix)
-    actor_goal = None
-    if actor_goals is not None:
-        k_a = k if actor_goals.geometric == critic_goals.geometric else future_offset(
-            k_actor, limit, discount, actor_goals.geometric)
-        actor_goal = goals(actor_goals, k_a, k_rand)
-    return Batch(state=state, action=buf.action[row, env], goal=goal, actor_goal=actor_goal)
+    return assemble_batch(key, state, buf.action[row, env], k, limit, discount, critic_goals, actor_goals, goals)

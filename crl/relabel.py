@@ -12,6 +12,7 @@ separate mixtures for the critic and the actor:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import jax
@@ -103,3 +104,24 @@ def mix_goals(
     u = jax.random.uniform(key, future.shape[:1])[:, None]
     out = jnp.where(u < mixture.current, current, future)
     return jnp.where(u >= mixture.current + mixture.future, random, out)
+
+
+GoalsFn = Callable[[GoalMixture, jax.Array, jax.Array], jax.Array]
+"""goals(mixture, k, key) -> [B, G]: a source's candidate goals for future offsets k, mixed by `mixture`."""
+
+
+def assemble_batch(
+    key: jax.Array, state: jax.Array, action: jax.Array, k: jax.Array, limit: jax.Array, discount: float,
+    critic_goals: GoalMixture, actor_goals: GoalMixture | None, goals: GoalsFn,
+) -> Batch:
+    """The batch of a sampler (replay or dataset window) from its sampled rows: critic goals with the offsets k
+    already drawn from `key`, and actor goals (when a mixture is given) with the same k unless their offset law
+    differs. Extra keys are folded out of `key`, so the paper's law uses `key` exactly as before mixtures existed."""
+    k_actor, k_rand, k_mix = (jax.random.fold_in(key, i) for i in (1, 2, 3))
+    goal = goals(critic_goals, k, k_mix)
+    actor_goal = None
+    if actor_goals is not None:
+        k_a = k if actor_goals.geometric == critic_goals.geometric else future_offset(
+            k_actor, limit, discount, actor_goals.geometric)
+        actor_goal = goals(actor_goals, k_a, k_rand)
+    return Batch(state=state, action=action, goal=goal, actor_goal=actor_goal)

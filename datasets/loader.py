@@ -29,7 +29,7 @@ from flax import struct
 
 from crl.datasets.reader import DatasetReader
 from crl.errors import ConfigError, DatasetError
-from crl.relabel import PAPER_GOALS, Batch, GoalMixture, future_offset, mix_goals
+from crl.relabel import PAPER_GOALS, Batch, GoalMixture, assemble_batch, future_offset, mix_goals
 
 REQUIRED_FIELDS = ("observation", "action", "achieved_goal", "final_achieved_goal")
 _FLOAT32 = 4
@@ -87,7 +87,6 @@ def sample_window(
     t = jax.random.randint(k_t, (batch_size,), 0, window.size)
     limit = window.episode_last[t] - t + 1
     k = future_offset(k_k, limit, discount, critic_goals.geometric)
-    k_actor, k_rand, k_mix = (jax.random.fold_in(key, i) for i in (1, 2, 3))
 
     def goals(mixture: GoalMixture, k: jax.Array, key: jax.Array) -> jax.Array:
         future = window.next_goal[t + k - 1]
@@ -97,13 +96,8 @@ def sample_window(
         r = jax.random.randint(k_r, (batch_size,), 0, window.size)
         return mix_goals(k_m, mixture, future, window.goal_now[t], window.next_goal[r])
 
-    goal = goals(critic_goals, k, k_mix)
-    actor_goal = None
-    if actor_goals is not None:
-        k_a = k if actor_goals.geometric == critic_goals.geometric else future_offset(
-            k_actor, limit, discount, actor_goals.geometric)
-        actor_goal = goals(actor_goals, k_a, k_rand)
-    return Batch(state=window.state[t], action=window.action[t], goal=goal, actor_goal=actor_goal)
+    return assemble_batch(key, window.state[t], window.action[t], k, limit, discount, critic_goals, actor_goals,
+                          goals)
 
 
 def window_sampler(
