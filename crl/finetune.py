@@ -17,6 +17,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from crl.buffer import sample
 from crl.config import TrainConfig
 from crl.errors import ConfigError
 from crl.learner import LearnerState
@@ -103,13 +104,6 @@ class FinetuneTrainer(Trainer):
             return None
         frac = jnp.clip(1.0 - ts.learner.sgd_steps.astype(jnp.float32) / c.bc_decay_steps, 0.0, 1.0)
         return jnp.float32(c.learner.bc_alpha) * frac
-
-
-def sample(*args: Any, **kwargs: Any) -> Batch:
-    """crl.buffer.sample (imported lazily to keep this module's imports light)."""
-    from crl.buffer import sample as buffer_sample
-
-    return buffer_sample(*args, **kwargs)
 
 
 class FinetuneRunner(OnlineRunner):

@@ -100,11 +100,12 @@ def drive(
             ev = runner.evaluate(state, runner.initial_eval_key())
             if ev is not None:
                 append_jsonl(metrics_path, {"epoch": 0, **runner.counters(state), **to_host(ev)})
-    checkpoint.write_json(out / "config.json", {
-        "kind": runner.kind, "config": config.to_dict(), "env": runner.env_spec, **runner.extra_config(),
-        "code_version": code_version()})
+    # one record of what this run is: config.json beside the outputs, and the metadata of every checkpoint
     meta = {"kind": runner.kind, "config": config.to_dict(), "env_spec": runner.env_spec,
             "code_version": code_version()}
+    checkpoint.write_json(out / "config.json", {
+        "kind": meta["kind"], "config": meta["config"], "env": runner.env_spec, **runner.extra_config(),
+        "code_version": meta["code_version"]})
 
     eval_key = jax.random.PRNGKey(config.seed + 1)
     stop_after = getattr(config, "stop_when_solved", 0)
