@@ -66,6 +66,16 @@ def check_resumable(kind: str, stored: dict[str, Any], given: dict[str, Any], al
                           f"only {', '.join(allowed)} may change")
 
 
+def solved_streak_of(records: list[dict[str, Any]]) -> int:
+    """How many evaluations in a row, up to the last one in `records`, scored eval/success 1.0 (a fine-tune's
+    epoch-0 evaluation of its source does not count, as in a fresh run)."""
+    streak = 0
+    for r in records:
+        if "eval/success" in r and r.get("epoch", 1) > 0:
+            streak = streak + 1 if r["eval/success"] == 1.0 else 0
+    return streak
+
+
 def drive(
     runner: Runner, out_dir: str | Path, resume: bool = False, on_epoch: EpochHook | None = None,
     progress: bool = True, title: str = "",
@@ -109,7 +119,7 @@ def drive(
 
     eval_key = jax.random.PRNGKey(config.seed + 1)
     stop_after = getattr(config, "stop_when_solved", 0)
-    solved_streak = 0
+    solved_streak = solved_streak_of(read_jsonl(metrics_path)) if start else 0  # a resumed run stops where it would
     last: dict[str, float] = {}
     latest_eval: dict[str, float] = {}
     with Progress(progress, runner.num_epochs, start, runner.rate_name, runner.x_axis) as bar:

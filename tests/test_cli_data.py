@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import console_script
 from test_ogbench import write_ogbench_npz
 
 from crl.datasets import DatasetStore
@@ -130,9 +131,10 @@ def test_import_ogbench_with_val_and_minari_round_trip(data_root: Path, capsys: 
 def test_console_script_and_rm_confirmation(data_root: Path) -> None:
     did = _make()
     env = {**os.environ, "CRL_DATA_DIR": str(data_root)}
-    p = subprocess.run(["crl-data", "rm", did], input="n\n", capture_output=True, text=True, env=env, timeout=120)
+    cli = console_script("crl-data")
+    p = subprocess.run([cli, "rm", did], input="n\n", capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 1 and DatasetStore().exists(did)
-    p = subprocess.run(["crl-data", "show", "bad id"], capture_output=True, text=True, env=env, timeout=120)
+    p = subprocess.run([cli, "show", "bad id"], capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 2 and p.stderr.startswith("crl-data: error: invalid dataset id")
-    p = subprocess.run(["crl-data", "list"], capture_output=True, text=True, env=env, timeout=120)
+    p = subprocess.run([cli, "list"], capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 0 and did in p.stdout

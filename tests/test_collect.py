@@ -151,6 +151,7 @@ def _run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProces
                           text=True, timeout=600)
 
 
+@pytest.mark.slow  # two CLI processes, each compiling (minutes cold); CI runs it in `pytest -m slow`
 def test_sigkill_then_resume_gives_the_uninterrupted_data(tmp_path: Path) -> None:
     env = {**os.environ, "CRL_DATA_DIR": str(tmp_path / "data")}
     ref = _run_cli([*RANDOM_ARGS, "--dataset", "t/reference"], env)

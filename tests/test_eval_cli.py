@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import console_script
 from PIL import Image
 
 from crl.config import TrainConfig
@@ -112,7 +113,8 @@ def test_checkpoint_errors_exit_2(run_dir: Path, capsys) -> None:
 def test_console_script_is_installed() -> None:
     import subprocess
 
-    out = subprocess.run(["crl-eval", "--help"], capture_output=True, text=True, timeout=300, check=True).stdout
+    cli = console_script("crl-eval")
+    out = subprocess.run([cli, "--help"], capture_output=True, text=True, timeout=300, check=True).stdout
     assert all(name in out for name in ("goals", "stitching", "geodesic"))
-    bad = subprocess.run(["crl-eval", "goals"], capture_output=True, text=True, timeout=300)
+    bad = subprocess.run([cli, "goals"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "--policy" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

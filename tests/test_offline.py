@@ -60,6 +60,24 @@ def test_offline_learns_the_u_maze_from_oracle_data(oracle, tmp_path: Path) -> N
     assert stored["kind"] == "offline" and stored["dataset"]["id"] == dsid and stored["dataset"]["content_hash"]
 
 
+def test_evaluation_is_the_task_not_the_collectors_goal_schedule(oracle) -> None:
+    """A 'navigate' dataset's env moves the goal once reached; the evaluation (and the run's env spec, which crl-eval
+    and fine-tunes rebuild) keeps one goal per episode, so time at goal is not cut short by the next goal."""
+    from crl.envs.oracle import oracle_action
+    from crl.evaluation import evaluate_goals, goal_means
+
+    store, dsid = oracle
+    assert store.manifest(dsid)["env_spec"]["config"]["new_goal_on_success"] is True
+    runner = OfflineRunner(tiny(dsid, episode_length=None), store)
+    env = runner.env
+    assert env.config.new_goal_on_success is False and runner.env_spec["config"]["new_goal_on_success"] is False
+    assert env.config.episode_length == 250  # the dataset env's other settings are kept
+    ev = jax.jit(lambda k: goal_means(evaluate_goals(env, lambda obs: oracle_action(env, obs), k, 16)))(
+        jax.random.PRNGKey(0))
+    # the oracle reaches every goal and stays there (with the collector's schedule the goal moves once reached)
+    assert float(ev["eval/success"]) == 1.0 and float(ev["eval/time_at_goal"]) > 100, ev
+
+
 def test_loader_and_online_sgd_are_one_code_path(oracle) -> None:
     store, dsid = oracle
     off = OfflineRunner(tiny(dsid, bc_alpha=0.0), store)  # the online objective on both sides
@@ -122,6 +140,7 @@ def test_bad_offline_input_is_one_line(oracle, tmp_path: Path, capsys: pytest.Ca
         del os.environ["CRL_DATA_DIR"]
 
 
+@pytest.mark.slow  # two CLI processes, each compiling (minutes cold); CI runs it in `pytest -m slow`
 def test_kill_9_then_resume_gives_the_uninterrupted_metrics(oracle, tmp_path: Path) -> None:
     store, dsid = oracle
     args = ["offline", "--dataset", dsid, "--depth", "4", "--width", "32", "--repr-dim", "16", "--batch-size", "64",

@@ -105,3 +105,16 @@ def test_actor_depth_can_differ_from_critic_depth() -> None:
     p = agent.init(jax.random.PRNGKey(0)).params
     assert len([k for k in p.sa_encoder["params"] if k.startswith("block_")]) == 2
     assert len([k for k in p.actor["params"]["trunk"] if k.startswith("block_")]) == 1
+
+
+def test_solved_streak_counts_trailing_perfect_evaluations() -> None:
+    """`--stop-when-solved N` stops after N evaluations in a row at 1.0; a resumed run recovers its streak from the
+    log (so it stops where the uninterrupted run would), ignoring records without an evaluation and epoch 0."""
+    from crl.loop import solved_streak_of
+
+    rec = [{"epoch": 0, "eval/success": 1.0}, {"epoch": 5, "eval/success": 1.0}, {"epoch": 6},
+           {"epoch": 10, "eval/success": 0.83}, {"epoch": 15, "eval/success": 1.0}, {"epoch": 16},
+           {"epoch": 20, "eval/success": 1.0}]
+    assert solved_streak_of(rec) == 2
+    assert solved_streak_of(rec[:4]) == 0 and solved_streak_of(rec[:3]) == 1 and solved_streak_of(rec[:1]) == 0
+    assert solved_streak_of([]) == 0
