@@ -133,7 +133,7 @@ def build_source(config: CollectConfig, env: Any, seed: int, env_steps: int) -> 
                      train_env_overrides={})
     if config.width is not None:
         overrides["width"] = config.width
-    # no need for a replay larger than what this worker collects (the cpu preset keeps a whole 600k-step run)
+    # no need for a replay larger than what this worker collects (the cpu preset keeps a whole run)
     overrides.setdefault("replay_size", min(base.replay_size, max(env_steps, 200_000)))
     train_config = base.replace(**overrides)
     per_epoch = num_envs * unroll
