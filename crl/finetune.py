@@ -113,12 +113,12 @@ class FinetuneRunner(OnlineRunner):
 
     def __init__(self, config: FinetuneConfig, store: Any = None) -> None:
         from crl.checkpoint import load_agent
-        from crl.envs import env_from_spec
+        from crl.envs import task_env_from_spec
 
         src = load_agent(config.init_from)
         lc = dataclasses.replace(config.learner, agent=src.agent.config)  # the source's networks
         overrides = config.env_kwargs()
-        env = env_from_spec(src.env_spec, **overrides) if not config.env else None
+        env = task_env_from_spec(src.env_spec, **overrides) if not config.env else None
         config = dataclasses.replace(config, learner=lc, env=config.env or src.env_spec["name"])
         self.source = src
         self.cursor = None

@@ -138,7 +138,7 @@ class OfflineRunner:
 
     # ---- env and tasks -----------------------------------------------------------------------------------------
     def _eval_env(self, spec: dict[str, Any]) -> Any:
-        from crl.envs import env_from_spec, make
+        from crl.envs import make, task_env_from_spec
 
         c = self.config
         overrides = {} if c.episode_length is None else {"episode_length": c.episode_length}
@@ -152,11 +152,7 @@ class OfflineRunner:
                                   f"{c.dataset} {self.sizes}; choose an env of the dataset's sizes")
             return env
         try:
-            # the task has one goal per episode, whatever the data's goal schedule: a 'navigate' collection records
-            # new_goal_on_success in its spec, and evaluating with it moves the goal once reached, so time_at_goal and
-            # final_dist measured a random next goal (4 learners on an oracle U-maze dataset: 1.4-5.4 steps at goal
-            # of 250 where the task gives 8.6-51.5; success the same)
-            return env_from_spec(spec, **{"new_goal_on_success": False, **overrides})
+            return task_env_from_spec(spec, **overrides)  # one goal per episode, whatever the data's schedule
         except ConfigError as e:
             import warnings
 

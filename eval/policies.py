@@ -70,7 +70,7 @@ def resolve_policy(name: str, env: Any | str | None = None, step: int | None = N
         env = make_env(env, **overrides)
     if name.startswith("checkpoint:") and len(name) > len("checkpoint:"):
         from crl.checkpoint import load_agent
-        from crl.envs import env_from_spec
+        from crl.envs import task_env_from_spec
 
         run = Path(name[len("checkpoint:"):]).expanduser()
         if not run.exists():
@@ -78,7 +78,7 @@ def resolve_policy(name: str, env: Any | str | None = None, step: int | None = N
                               f"`crl-train ... --out RUN_DIR`")
         loaded = load_agent(run, step)
         if env is None:
-            env = env_from_spec(loaded.env_spec, **overrides)
+            env = task_env_from_spec(loaded.env_spec, **overrides)
         _check_fits(env, loaded.env_spec, run)
         return Policy(name, "checkpoint", env, loaded.act, False, loaded.run_dir, loaded.step, loaded)
     if name in ("oracle", "random"):

@@ -160,13 +160,13 @@ def run_stitching(
     if split is not None:
         if env is not None:
             raise ConfigError("pass --split or --env, not both (a split brings its env)")
-        from crl.envs import env_from_spec
+        from crl.envs import task_env_from_spec
 
         tasks, env_spec = split_tasks(split, store)
         dataset = split
         max_cells = int(tasks.pop("max_cells"))
         tasks = {k: np.asarray(v) for k, v in tasks.items()}
-        pol = resolve_policy(policy, env_from_spec(env_spec, **overrides), step=step, env_overrides=overrides)
+        pol = resolve_policy(policy, task_env_from_spec(env_spec, **overrides), step=step, env_overrides=overrides)
         if max_pairs_per_distance is not None:
             tasks = _subsample(tasks, max_pairs_per_distance, seed)
     else:

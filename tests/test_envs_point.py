@@ -72,6 +72,16 @@ def test_env_from_spec_rebuilds_the_maze_from_its_text(tmp_path: Path) -> None:
         crl.envs.maze_from_spec({"name": "pointmaze-medium", "family": "ogbench", "layout": "unknown"})
 
 
+def test_task_env_from_spec_has_one_goal_per_episode() -> None:
+    """A navigate dataset's (or collector's) spec records new_goal_on_success; evaluations rebuild the task."""
+    spec = make("point_u_maze", new_goal_on_success=True, episode_length=90).spec.to_dict()
+    assert spec["config"]["new_goal_on_success"] is True
+    assert crl.envs.env_from_spec(spec).spec.to_dict()["config"]["new_goal_on_success"] is True
+    task = crl.envs.task_env_from_spec(spec)
+    assert task.spec.to_dict()["config"]["new_goal_on_success"] is False and task.episode_length == 90
+    assert crl.envs.task_env_from_spec(spec, new_goal_on_success=True).spec.to_dict()["config"]["new_goal_on_success"]
+
+
 def test_walls_block_a_point_pushed_into_them() -> None:
     env = make("point_u_maze", start_jitter=0.0)
     run = jax.jit(lambda actions: _rollout(env, env.reset(jax.random.PRNGKey(0)), actions)[1][0])

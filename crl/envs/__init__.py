@@ -17,11 +17,19 @@ with _contextlib.redirect_stdout(_io.StringIO()):
 from crl.envs.base import EnvSpec, State, achieved_goal
 from crl.envs.config import MazeEnvConfig, default_config
 from crl.envs.gym_wrapper import GymMazeEnv, register_gym_envs
-from crl.envs.registry import env_from_spec, gym_id, make, maze_from_spec, registered_envs, spec_layout_text
+from crl.envs.registry import (
+    env_from_spec,
+    gym_id,
+    make,
+    maze_from_spec,
+    registered_envs,
+    spec_layout_text,
+    task_env_from_spec,
+)
 
 GYM_IDS = register_gym_envs()
 
 __all__ = [
     "EnvSpec", "GYM_IDS", "GymMazeEnv", "MazeEnvConfig", "State", "achieved_goal", "default_config", "gym_id",
-    "env_from_spec", "make", "maze_from_spec", "registered_envs", "spec_layout_text",
+    "env_from_spec", "make", "maze_from_spec", "registered_envs", "spec_layout_text", "task_env_from_spec",
 ]

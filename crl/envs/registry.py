@@ -116,3 +116,11 @@ def env_from_spec(spec: EnvSpec | dict[str, Any], **overrides: Any) -> MazeEnv:
     config["layout"] = spec_layout_text(d)
     config.update(overrides)
     return make(f"{d['family']}_maze", **config)
+
+
+def task_env_from_spec(spec: EnvSpec | dict[str, Any], **overrides: Any) -> MazeEnv:
+    """The env's task rebuilt from a spec: one goal per episode, whatever goal schedule the spec's producer ran.
+
+    A dataset collected with `--goal-schedule navigate` (or a collector's checkpoint) records new_goal_on_success;
+    evaluated with it, the goal moves once reached and time at goal / final distance measure a random next goal."""
+    return env_from_spec(spec, **{"new_goal_on_success": False, **overrides})
