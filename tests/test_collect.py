@@ -192,6 +192,7 @@ def test_two_dask_workers_write_one_version(data_root: Path) -> None:
     assert verify(DatasetStore(data_root), manifest["id"]).ok
 
 
+@pytest.mark.slow  # Dask worker processes compile their own rollouts (minutes cold); CI runs it in `pytest -m slow`
 def test_a_failing_dask_worker_is_retried_then_left_out_whole(data_root: Path) -> None:
     from crl.pipelines.collect import checkpoint_root, provenance
 
@@ -229,6 +230,7 @@ DASK_ARGS = ["collect", "--policy", "random", "--env-steps", "160", "--num-envs"
              "--episode-length", "50", "--workers", "2", "--no-progress"]
 
 
+@pytest.mark.slow  # Dask worker processes compile their own rollouts (minutes cold); CI runs it in `pytest -m slow`
 def test_dask_budget_shorter_than_an_episode_commits_every_step_quietly(data_root: Path) -> None:
     env = dict(os.environ)
     quiet = _run_cli([*DASK_ARGS, "--dataset", "t/short"], env)

@@ -101,6 +101,7 @@ def test_loader_and_online_sgd_are_one_code_path(oracle) -> None:
     assert m_off.keys() == m_on.keys()
 
 
+@pytest.mark.slow  # two learners + one in a Dask worker process, each compiling; CI runs it in `pytest -m slow`
 def test_two_depths_in_one_command_two_loadable_runs_and_dask(oracle, tmp_path: Path) -> None:
     store, dsid = oracle
     from crl.offline import learner_grid
