@@ -101,10 +101,11 @@ def drive(
         start = int(meta["epoch"])
         kept = [r for r in read_jsonl(metrics_path) if r["epoch"] <= start]
         metrics_path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        solved_streak = solved_streak_of(kept)  # a resumed run stops where the uninterrupted one would
     elif mngr.latest_step() is not None or (metrics_path.exists() and not resume):
         raise ConfigError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     else:
-        state, start = runner.init_state(), 0
+        state, start, solved_streak = runner.init_state(), 0, 0
         metrics_path.write_text("")
         if hasattr(runner, "initial_eval_key"):  # fine-tuning: the evaluation before any update, logged as epoch 0
             ev = runner.evaluate(state, runner.initial_eval_key())
@@ -119,7 +120,6 @@ def drive(
 
     eval_key = jax.random.PRNGKey(config.seed + 1)
     stop_after = getattr(config, "stop_when_solved", 0)
-    solved_streak = solved_streak_of(read_jsonl(metrics_path)) if start else 0  # a resumed run stops where it would
     last: dict[str, float] = {}
     latest_eval: dict[str, float] = {}
     with Progress(progress, runner.num_epochs, start, runner.rate_name, runner.x_axis) as bar:

@@ -28,7 +28,7 @@ def console_script(name: str) -> str:
     return str(path) if path.exists() else name
 
 
-# Files whose XLA compiles take longest on a cold cache, longest first (measured with `pytest --durations=0`). Under
+# Files whose XLA compiles take longest on a cold cache, longest first (from cold runs' per-test timings). Under
 # xdist (`--dist loadfile`) files are handed out in collection order, so starting the long ones first keeps one
 # worker from finishing them alone at the end.
 HEAVY_FIRST = ("test_collect.py", "test_offline.py", "test_train.py", "test_eval_cli.py", "test_eval_report.py",
