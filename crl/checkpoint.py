@@ -68,7 +68,11 @@ def pack_state(tree: Any) -> dict[str, Any]:
 
 def unpack_state(stored: dict[str, Any], abstract: Any, where: str = "checkpoint") -> Any:
     """Inverse of `pack_state`, shaped like `abstract` (zero-size leaves rebuilt as zeros). A missing or
-    misshapen leaf is a ConfigError naming its path."""
+    misshapen leaf is a ConfigError naming its path.
+
+    Leaves come back as uncommitted arrays of the abstract's dtype, like a fresh `init`'s: orbax
+    restores arrays committed to a device, and jit lowers committed arguments with their sharding, so a resumed run
+    (or an evaluator of a loaded agent) would compile every program again instead of reusing the cached one."""
     leaves_with_path, treedef = jax.tree_util.tree_flatten_with_path(abstract)
     leaves = []
     for path, want in leaves_with_path:
@@ -83,8 +87,14 @@ def unpack_state(stored: dict[str, Any], abstract: Any, where: str = "checkpoint
             got = "missing" if node is None else f"shape {tuple(np.shape(node))}"
             raise ConfigError(f"{where} does not fit this run: {'/'.join(names)} is {got}, expected shape "
                               f"{tuple(want.shape)} (a different config or crl version?)")
-        leaves.append(jnp.asarray(node, want.dtype))
+        leaves.append(_uncommitted(node, want))
     return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def _uncommitted(value: Any, want: jax.ShapeDtypeStruct) -> jax.Array:
+    """`value` as an uncommitted array of `want`'s dtype on the default device (through the host: once per
+    restore)."""
+    return jnp.asarray(np.asarray(value), want.dtype)
 
 
 # ---- save / restore --------------------------------------------------------------------------------------------

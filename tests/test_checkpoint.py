@@ -58,6 +58,24 @@ def test_round_trip_and_resume_give_identical_parameters(tmp_path: Path) -> None
     assert (tmp_path / "run" / "learning_curve.png").stat().st_size > 1000
 
 
+def test_a_restored_state_reuses_the_compiled_programs(tmp_path: Path) -> None:
+    """Resuming must not compile the epoch again: orbax restores committed arrays, which jit lowers (and caches)
+    as another program; crl.checkpoint hands back uncommitted ones, like a fresh init's."""
+    from crl.checkpoint import manager, restore, save
+
+    trainer = Trainer(TINY)
+    state, _, _ = trainer.epoch(trainer.init(jax.random.PRNGKey(0)))
+    trainer.evaluate(state, jax.random.PRNGKey(1))
+    mngr = manager(tmp_path / "run")
+    save(mngr, 1, state, {"kind": "online", "config": TINY.to_dict(), "env_spec": trainer.env.spec.to_dict()})
+    restored = restore(mngr, jax.eval_shape(trainer.init, jax.random.PRNGKey(0)))
+    assert params_equal(restored, state)
+    after, _, _ = trainer.epoch(restored)
+    trainer.epoch(after)
+    trainer.evaluate(restored, jax.random.PRNGKey(1))
+    assert (trainer.epoch._cache_size(), trainer.evaluate._cache_size()) == (1, 1)
+
+
 class NaNAfter:
     """The real point env whose observations turn NaN once an episode passes `after` steps."""
 
