@@ -4,12 +4,42 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from crl import enable_compile_cache
+from crl.config import TrainConfig
+from crl.pipelines.collect import CollectConfig
 
 enable_compile_cache()
+
+# The one tiny online trainer of the test suite (4 envs x 10 steps, episodes of 30, batch 16, 2 SGD steps, replay
+# 400, depth 4, width 32, repr 8; trained on the task env itself, as a CRL collector is). Every file that trains
+# online or collects with a CRL policy uses these shapes (changing only seeds, budgets and the eval/checkpoint
+# cadence, which compile nothing), so its epoch, init and evaluation compile once per cold run and load from JAX's
+# persistent compile cache everywhere else: each distinct shape costs ~70 s of compile on a 2-core CPU.
+TINY_TRAIN = TrainConfig.preset(
+    "cpu", env="point_u_maze", episode_length=30, num_envs=4, unroll_length=10, batch_size=16, sgd_steps=2,
+    replay_size=400, min_replay_size=80, total_env_steps=400, eval_every=5, num_eval_envs=4, checkpoint_every=2,
+    depth=4, width=32, repr_dim=8, train_env_overrides={},
+)
+
+
+# An oracle dataset with action noise on the 5x5 U: 24,000 transitions, episodes of 250 steps that chain goals
+# (tests/test_offline.py learns from it; tests/test_collect.py collects the same shapes, sharing the compiled rollout).
+ORACLE_COLLECT = CollectConfig(
+    env="point_u_maze", dataset="test/u-oracle", policy="oracle", env_steps=24_000, num_envs=32, unroll_length=50,
+    episode_length=250, action_noise=0.2, goal_schedule="navigate", seed=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_trainer() -> Any:
+    """One `Trainer(TINY_TRAIN)` per test process: its jitted functions trace once (MJX tracing costs ~12 s a
+    trainer), not once per test. Its state is functional, so sharing it shares nothing between tests."""
+    from crl.train import Trainer
+
+    return Trainer(TINY_TRAIN)
 
 
 @pytest.fixture

@@ -8,27 +8,22 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import pytest
+from conftest import TINY_TRAIN
 
 from crl.checkpoint import load_agent, load_policy
-from crl.config import TrainConfig
 from crl.errors import ConfigError, TrainingDivergedError
 from crl.train import Trainer, run
 
-# Same as tests/test_train.py's TINY (same shapes -> JAX's persistent compile cache is shared).
-TINY = TrainConfig.preset(
-    "cpu", episode_length=30, num_envs=4, unroll_length=10, batch_size=16, sgd_steps=2, replay_size=400,
-    min_replay_size=80, total_env_steps=400, eval_every=5, num_eval_envs=4, checkpoint_every=2, depth=4, width=32,
-    repr_dim=8,
-)
+TINY = TINY_TRAIN
 
 
 def params_equal(a, b) -> bool:
     return all(jax.tree.leaves(jax.tree.map(lambda x, y: bool(jnp.array_equal(x, y)), a, b)))
 
 
-def test_round_trip_and_resume_give_identical_parameters(tmp_path: Path) -> None:
+def test_round_trip_and_resume_give_identical_parameters(tmp_path: Path, tiny_trainer) -> None:
     # uninterrupted reference: 6 epochs
-    ref = Trainer(TINY)
+    ref = tiny_trainer
     ts = ref.init(jax.random.PRNGKey(TINY.seed))
     for _ in range(6):
         ts, _, _ = ref.epoch(ts)
@@ -118,7 +113,8 @@ def test_cli_online_smoke_and_user_errors(tmp_path: Path, capsys: pytest.Capture
     args = ["online", "--env", "point_u_maze", "--episode-length", "30", "--num-envs", "4", "--unroll-length",
             "10", "--batch-size", "16", "--sgd-steps", "2", "--replay-size", "400", "--min-replay-size", "80",
             "--total-env-steps", "120", "--eval-every", "5", "--num-eval-envs", "4", "--checkpoint-every", "2",
-            "--depth", "4", "--width", "32", "--repr-dim", "8", "--no-progress", "--out", str(tmp_path / "cli")]
+            "--depth", "4", "--width", "32", "--repr-dim", "8", "--train-env", "task", "--no-progress",
+            "--out", str(tmp_path / "cli")]  # TINY_TRAIN's shapes: its compiled programs are reused
     with pytest.raises(SystemExit) as ok:
         main(args)
     assert ok.value.code == 0
@@ -131,10 +127,10 @@ def test_cli_online_smoke_and_user_errors(tmp_path: Path, capsys: pytest.Capture
     assert err.startswith("crl-train: error:") and "min_replay_size >= 128" in err and "\n" not in err
 
 
-def test_a_checkpoint_that_does_not_fit_is_a_clear_error(tmp_path: Path) -> None:
+def test_a_checkpoint_that_does_not_fit_is_a_clear_error(tmp_path: Path, tiny_trainer) -> None:
     from crl.checkpoint import manager, save
 
-    trainer = Trainer(TINY)
+    trainer = tiny_trainer
     state = trainer.init(jax.random.PRNGKey(0))
     mngr = manager(tmp_path / "run")
     # the stored config says another width than the state has

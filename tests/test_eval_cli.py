@@ -7,20 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import console_script
+from conftest import TINY_TRAIN, console_script
 from PIL import Image
 
-from crl.config import TrainConfig
 from crl.eval.cli import main
 from crl.metrics import read_jsonl
 from crl.train import run
 
-# tests/test_checkpoint.py's TINY shapes (JAX's persistent compile cache is shared), 3 epochs
-TINY = TrainConfig.preset(
-    "cpu", env="point_u_maze", episode_length=30, num_envs=4, unroll_length=10, batch_size=16, sgd_steps=2,
-    replay_size=400, min_replay_size=80, total_env_steps=120, eval_every=5, num_eval_envs=4, checkpoint_every=2,
-    depth=4, width=32, repr_dim=8,
-)
+TINY = TINY_TRAIN.replace(total_env_steps=120)  # 3 epochs
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ from __future__ import annotations
 import jax
 import numpy as np
 import pytest
+from conftest import TINY_TRAIN
 from PIL import Image
 
-from crl.config import TrainConfig
 from crl.envs import make
 from crl.eval import run_goals, run_stitching
 from crl.eval.stitching import all_pairs, stitching_distance
@@ -78,13 +78,9 @@ def test_statistics() -> None:
     assert 0 <= lo < 15 < hi
 
 
-def test_evaluate_goals_is_the_trainers_evaluation() -> None:
-    # same shapes as tests/test_checkpoint.py's TINY, so JAX's compile cache is shared
-    config = TrainConfig.preset(
-        "cpu", env="point_u_maze", episode_length=30, num_envs=4, unroll_length=10, batch_size=16, sgd_steps=2,
-        replay_size=400, min_replay_size=80, total_env_steps=400, eval_every=5, num_eval_envs=4,
-        checkpoint_every=2, depth=4, width=32, repr_dim=8)
-    trainer = Trainer(config)
+def test_evaluate_goals_is_the_trainers_evaluation(tiny_trainer) -> None:
+    config = TINY_TRAIN  # the shared trainer (tests/conftest.py): its compiled init and evaluation are reused
+    trainer = tiny_trainer
     ts = trainer.init(jax.random.PRNGKey(3))
     params = Trainer.eval_params(ts)
 

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import TINY_TRAIN
 
 from crl.eval.report import ReportSettings, make_report, read_run
 
@@ -25,17 +26,14 @@ finds what make_report cached."""
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """Two 3-epoch point_u_maze runs (seeds 0 and 1), a checkpoint and an evaluation every epoch."""
-    from crl.config import TrainConfig
+    """Two 3-epoch point_u_maze runs (seeds 0 and 1) of the shared tiny trainer (tests/conftest.py: compiled once per
+    test run), a checkpoint and an evaluation every epoch."""
     from crl.train import run
 
     root = tmp_path_factory.mktemp("runs")
     out = []
     for seed in (0, 1):
-        cfg = TrainConfig.preset(
-            "cpu", env="point_u_maze", depth=4, width=32, num_envs=8, unroll_length=20, total_env_steps=480,
-            min_replay_size=160, replay_size=3200, batch_size=32, sgd_steps=4, episode_length=60, num_eval_envs=8,
-            eval_every=1, checkpoint_every=1, seed=seed)
+        cfg = TINY_TRAIN.replace(total_env_steps=120, eval_every=1, checkpoint_every=1, seed=seed)
         run(cfg, None, root / f"s{seed}", progress=False)
         out.append(root / f"s{seed}")
     return out
@@ -63,7 +61,7 @@ def test_report_two_runs_html_markdown_and_cache(runs: list[Path], tmp_path: Pat
         g = rr.results["goals"]["result"]
         # the default key is the trainer's: the report reproduces the eval/success logged at that epoch
         assert g["eval/success"] == pytest.approx(_logged_success(run, 3))
-        assert g["checkpoint_step"] == 3 and g["episodes"] == 8
+        assert g["checkpoint_step"] == 3 and g["episodes"] == TINY_TRAIN.num_eval_envs
         assert len(list((run / "eval_cache").glob("goals-step3-*/result.json"))) == 1
 
     html = rep.html.read_text()
@@ -92,8 +90,8 @@ def test_report_two_runs_html_markdown_and_cache(runs: list[Path], tmp_path: Pat
     assert [rr.results["goals"]["result"] for rr in again.runs] == [s0.results["goals"]["result"],
                                                                     s1.results["goals"]["result"]]
     # other settings are another cache entry
-    other = make_report(runs[:1], tmp_path / "rep3", ReportSettings(evaluators=("goals",), goals_episodes=4))
-    assert other.cache["misses"] == 1 and other.runs[0].results["goals"]["result"]["episodes"] == 4
+    other = make_report(runs[:1], tmp_path / "rep3", ReportSettings(evaluators=("goals",), goals_episodes=8))
+    assert other.cache["misses"] == 1 and other.runs[0].results["goals"]["result"]["episodes"] == 8
 
     # the command line finds the same cache entries
     p = _cli("report", *map(str, runs), "--out", str(tmp_path / "cli"), "--evaluators", "goals")

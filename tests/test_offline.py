@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import ORACLE_COLLECT
 
 from crl.checkpoint import load_agent, load_policy
 from crl.config import TrainConfig
@@ -22,13 +23,10 @@ from crl.datasets import DatasetStore
 from crl.errors import ConfigError
 from crl.finetune import FinetuneConfig, FinetuneRunner
 from crl.offline import OfflineConfig, OfflineRunner, run_offline
-from crl.pipelines.collect import CollectConfig
 from crl.pipelines.run_collect import run_collection
 from crl.relabel import Batch
 
-# An oracle dataset with action noise on the 5x5 U: 24,000 transitions, episodes of 250 steps that chain goals.
-ORACLE = CollectConfig(env="point_u_maze", dataset="test/u-oracle", policy="oracle", env_steps=24_000, num_envs=32,
-                       unroll_length=50, episode_length=250, action_noise=0.2, goal_schedule="navigate", seed=1)
+ORACLE = ORACLE_COLLECT
 # Small learners for the mechanics tests (one compiled shape, shared through the persistent compile cache).
 TINY = dict(depth=4, width=32, repr_dim=16, batch_size=64, sgd_steps=20, total_sgd_steps=60, eval_every=1,
             num_eval_envs=8, checkpoint_every=1, episode_length=60)
@@ -92,9 +90,9 @@ def test_loader_and_online_sgd_are_one_code_path(oracle) -> None:
     fixed = lambda data, key: data  # noqa: E731 - the same batch at every step
     a_off, m_off = off.learner.sgd(agent, batch, fixed, jax.random.PRNGKey(2), 3)
     a_on, m_on = on.learner.sgd(agent, batch, fixed, jax.random.PRNGKey(2), 3)
-    manual = agent
+    manual, update = agent, jax.jit(on.agent.update)  # jitted: eager updates compile op by op
     for k in jax.random.split(jax.random.PRNGKey(2), 3):
-        manual, _ = on.agent.update(manual, batch, jax.random.split(k)[1])
+        manual, _ = update(manual, batch, jax.random.split(k)[1])
     for a, b in ((a_off, a_on), (a_off, manual)):
         assert all(jax.tree.leaves(jax.tree.map(lambda x, y: bool(jnp.allclose(x, y, atol=1e-6)), a.params,
                                                 b.params)))

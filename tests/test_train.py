@@ -6,16 +6,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import TINY_TRAIN
 
 from crl.config import AgentConfig, TrainConfig
 from crl.errors import ConfigError
-from crl.train import Trainer
 
-TINY = TrainConfig.preset(
-    "cpu", episode_length=30, num_envs=4, unroll_length=10, batch_size=16, sgd_steps=2, replay_size=400,
-    min_replay_size=80, total_env_steps=400, eval_every=5, num_eval_envs=4, checkpoint_every=2, depth=4, width=32,
-    repr_dim=8,
-)
+TINY = TINY_TRAIN
 
 
 def test_presets_are_valid_and_overridable() -> None:
@@ -43,8 +39,8 @@ def test_inconsistent_values_name_what_would_work(overrides: dict, hint: str) ->
         TrainConfig.preset("cpu", **overrides).validate()
 
 
-def test_epoch_prefills_then_trains_and_returns_every_transition() -> None:
-    trainer = Trainer(TINY)
+def test_epoch_prefills_then_trains_and_returns_every_transition(tiny_trainer) -> None:
+    trainer = tiny_trainer
     ts = trainer.init(jax.random.PRNGKey(0))
     ts1, m1, tr1 = trainer.epoch(ts)
     assert float(m1["train/sgd"]) == 0.0 and int(ts1.sgd_steps) == 0  # prefill: 40 < 80 transitions
@@ -65,8 +61,8 @@ def test_epoch_prefills_then_trains_and_returns_every_transition() -> None:
     assert all(jax.tree.leaves(changed))
 
 
-def test_epochs_are_deterministic_given_the_seed() -> None:
-    trainer = Trainer(TINY)
+def test_epochs_are_deterministic_given_the_seed(tiny_trainer) -> None:
+    trainer = tiny_trainer
     runs = []
     for _ in range(2):
         ts = trainer.init(jax.random.PRNGKey(7))
@@ -77,8 +73,8 @@ def test_epochs_are_deterministic_given_the_seed() -> None:
     assert all(jax.tree.leaves(same))
 
 
-def test_evaluate_reports_success_time_at_goal_and_final_distance() -> None:
-    trainer = Trainer(TINY)
+def test_evaluate_reports_success_time_at_goal_and_final_distance(tiny_trainer) -> None:
+    trainer = tiny_trainer
     ev = trainer.evaluate(trainer.init(jax.random.PRNGKey(0)), jax.random.PRNGKey(1))
     assert set(ev) == {"eval/success", "eval/time_at_goal", "eval/final_dist"}
     assert 0.0 <= float(ev["eval/success"]) <= 1.0
@@ -86,8 +82,8 @@ def test_evaluate_reports_success_time_at_goal_and_final_distance() -> None:
     assert float(ev["eval/final_dist"]) > 0.0
 
 
-def test_policy_deterministic_and_bounded() -> None:
-    trainer = Trainer(TINY)
+def test_policy_deterministic_and_bounded(tiny_trainer) -> None:
+    trainer = tiny_trainer
     params = trainer.init(jax.random.PRNGKey(0)).agent.params
     obs = jax.random.normal(jax.random.PRNGKey(1), (5, trainer.env.observation_size))
     a1 = trainer.policy(params, obs, jax.random.PRNGKey(2), deterministic=True)

@@ -6,17 +6,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import TINY_TRAIN
 
 from crl.config import TrainConfig
 from crl.envs import make
 from crl.errors import ConfigError
 from crl.train import Trainer
 
-TINY = TrainConfig.preset(
-    "cpu", episode_length=30, num_envs=4, unroll_length=10, batch_size=16, sgd_steps=2, replay_size=400,
-    min_replay_size=80, total_env_steps=400, eval_every=5, num_eval_envs=4, checkpoint_every=2, depth=4, width=32,
-    repr_dim=8,
-)
+TINY = TINY_TRAIN
 
 
 def _start_cells(env, states) -> set[tuple[int, int]]:
@@ -27,11 +24,11 @@ def _start_cells(env, states) -> set[tuple[int, int]]:
 def test_free_starts_cover_every_free_cell_and_start_keeps_the_task() -> None:
     env = make("point_u_maze")
     keys = jax.random.split(jax.random.PRNGKey(0), 256)
-    fixed = jax.vmap(env.reset)(keys)
+    fixed = jax.jit(jax.vmap(env.reset))(keys)  # jitted: op-by-op MJX compiles hundreds of tiny programs
     assert _start_cells(env, fixed) == set(env.maze.start_cells())
     free = env.with_config(start_cells="free")
     assert free.config.episode_length == env.config.episode_length and free.spec.name == env.spec.name
-    assert _start_cells(free, jax.vmap(free.reset)(keys)) == set(env.maze.free_cells())
+    assert _start_cells(free, jax.jit(jax.vmap(free.reset))(keys)) == set(env.maze.free_cells())
     with pytest.raises(ConfigError, match="start_cells"):
         make("point_u_maze", start_cells="anywhere")
 
@@ -39,7 +36,8 @@ def test_free_starts_cover_every_free_cell_and_start_keeps_the_task() -> None:
 def test_reset_to_goal_cell_cycles_through_the_goal_cells() -> None:
     env = make("point_u_maze")
     n = env.num_goal_cells
-    states = jax.vmap(env.reset_to_goal_cell)(jax.random.split(jax.random.PRNGKey(1), 2 * n), jnp.arange(2 * n))
+    states = jax.jit(jax.vmap(env.reset_to_goal_cell))(jax.random.split(jax.random.PRNGKey(1), 2 * n),
+                                                       jnp.arange(2 * n))
     centres = np.array([env.maze.cell_to_xy(c) for c in env.maze.goal_cells()], np.float32)
     np.testing.assert_allclose(np.asarray(states.goal), np.concatenate([centres, centres]), atol=1e-6)
     assert _start_cells(env, states) == set(env.maze.start_cells())
@@ -56,21 +54,24 @@ def test_trainer_uses_free_starts_for_training_and_the_task_start_for_evaluation
     assert TrainConfig.preset("paper").train_env_overrides == {}
 
 
-def test_actor_ema_follows_the_actor_only_once_training_starts() -> None:
-    trainer = Trainer(TINY.replace(actor_ema=0.25))
+def test_actor_ema_follows_the_actor_only_once_training_starts(tiny_trainer) -> None:
+    from crl.learner import Learner
+
+    assert TINY.learner.actor_ema == 0.1  # the cpu preset's; TINY's compiled epoch is shared with other files
+    trainer = tiny_trainer
     ts0 = trainer.init(jax.random.PRNGKey(0))
     ts1, _, _ = trainer.epoch(ts0)  # prefill: no SGD, the average stays put
     same = jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), ts1.learner.actor_ema, ts0.learner.actor_ema)
     assert all(jax.tree.leaves(same))
-    ts2, _, _ = trainer.epoch(ts1)  # trains: ema moves a quarter of the way to the new actor
-    expected = jax.tree.map(lambda e, a: e + 0.25 * (a - e), ts1.learner.actor_ema, ts2.agent.params.actor)
+    ts2, _, _ = trainer.epoch(ts1)  # trains: ema moves a tenth of the way to the new actor
+    expected = jax.tree.map(lambda e, a: e + 0.1 * (a - e), ts1.learner.actor_ema, ts2.agent.params.actor)
     close = jax.tree.map(lambda a, b: bool(jnp.allclose(a, b, atol=1e-7)), ts2.learner.actor_ema, expected)
     assert all(jax.tree.leaves(close))
     assert Trainer.eval_params(ts2).actor is ts2.learner.actor_ema
-    live = Trainer(TINY.replace(actor_ema=0.0))
-    ts = live.epoch(live.epoch(live.init(jax.random.PRNGKey(0)))[0])[0]
-    same = jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), ts.learner.actor_ema, ts.agent.params.actor)
-    assert all(jax.tree.leaves(same))
+    env = trainer.env
+    live = Learner(TINY.replace(actor_ema=0.0).learner, env.state_size, env.action_size, env.goal_size)
+    after = live.after_epoch(ts1.learner, ts2.agent, ts2.learner.key, jnp.bool_(True))  # 0: evaluate the live one
+    assert after.actor_ema is ts2.agent.params.actor
     with pytest.raises(ConfigError, match="actor_ema"):
         TINY.replace(actor_ema=1.5).validate()
 

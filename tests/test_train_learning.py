@@ -1,18 +1,22 @@
 """Learning: a short run of the CPU preset on point_u_maze clearly beats the untrained policy.
 
-Threshold: eval success >= 0.5 after 96k env steps (30 epochs, ~1 minute on a 2-core CPU; the preset's seed-0 run
-is at 0.67 there: 4 of u's 6 goal cells); the untrained deterministic policy scores ~0. The full CPU preset reaches
-and holds 1.0 on seeds 0-3 (README ## Training).
+Threshold: eval success >= 0.5 after 96k env steps (30 epochs; the preset's seed-0 run is at 0.67 there: 4 of u's
+6 goal cells); the untrained deterministic policy scores ~0. The full CPU preset reaches and holds 1.0 on seeds 0-3
+(README ## Training). Marked slow: ~6 minutes of one core in a cold run on a 2-core CPU (2 of them compiling), the
+largest single item of the default run; CI runs it in `pytest -m slow`. The default run's learning test is
+tests/test_offline.py's, on the same Learner (one SGD code path, tested there).
 """
 
 from __future__ import annotations
 
 import jax
+import pytest
 
 from crl.config import TrainConfig
 from crl.train import Trainer
 
 
+@pytest.mark.slow
 def test_short_run_learns_point_u_maze() -> None:
     cfg = TrainConfig.preset("cpu", total_env_steps=96_000)
     trainer = Trainer(cfg)
