@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import ORACLE_COLLECT
+from conftest import ORACLE_COLLECT, TINY_TRAIN
 
 from crl.datasets import DatasetStore
 from crl.envs import make
@@ -29,15 +29,17 @@ from crl.pipelines.collect import CollectConfig
 from crl.pipelines.run_collect import run_collection
 from crl.pipelines.verify import verify
 
-EPISODE_LENGTH = 30
-# The learner and rollout shapes of tests/test_train.py's TINY trainer (4 envs x 10 steps, episodes of 30, batch 16,
-# 2 SGD steps, replay 400, depth 4, width 32, repr 8): its compiled epoch, init and evaluation come from the
+EPISODE_LENGTH = TINY_TRAIN.episode_length
+# The CRL collector trains tests/conftest.py's TINY_TRAIN learner on the same rollout shapes (960 steps = 24 epochs of
+# 4 envs x 10 steps, 8 whole episodes of 30 per env): its compiled epoch, init and evaluation come from the
 # persistent compile cache whichever file compiles them first.
 TINY_CRL = CollectConfig(
-    env="point_u_maze", dataset="test/crl-d4", collector_depth=4, width=32, policy="crl", env_steps=960,
-    num_envs=4, unroll_length=10, episode_length=EPISODE_LENGTH, seed=3, checkpoint_every=4, eval_every=5,
-    shard_rows=300, train_overrides={"batch_size": 16, "sgd_steps": 2, "num_eval_envs": 4, "replay_size": 400,
-                                     "min_replay_size": 80, "repr_dim": 8},
+    env="point_u_maze", dataset="test/crl-d4", collector_depth=TINY_TRAIN.agent.depth, width=TINY_TRAIN.agent.width,
+    policy="crl", env_steps=960, num_envs=TINY_TRAIN.num_envs, unroll_length=TINY_TRAIN.unroll_length,
+    episode_length=EPISODE_LENGTH, seed=3, checkpoint_every=4, eval_every=5, shard_rows=300,
+    train_overrides={"batch_size": TINY_TRAIN.learner.batch_size, "sgd_steps": TINY_TRAIN.learner.sgd_steps,
+                     "num_eval_envs": TINY_TRAIN.num_eval_envs, "replay_size": TINY_TRAIN.replay_size,
+                     "min_replay_size": TINY_TRAIN.min_replay_size, "repr_dim": TINY_TRAIN.agent.repr_dim},
 )
 
 
