@@ -167,6 +167,9 @@ class Trainer:
 EpochHook = Callable[[int, TrainState, dict[str, jax.Array], Transition], None]
 # Fields that may change when a run is resumed (they do not change what was learned so far).
 RESUMABLE_CHANGES = ("total_env_steps", "eval_every", "checkpoint_every", "num_eval_envs", "stop_when_solved")
+# Fields only the driver reads (never a compiled program): runs that differ only in these can share one Trainer, and
+# with it its traced and compiled programs (a seed sweep in one process compiles once).
+RUN_ONLY_FIELDS = ("seed", "total_env_steps", "eval_every", "checkpoint_every", "stop_when_solved")
 
 
 class OnlineRunner:
@@ -177,8 +180,19 @@ class OnlineRunner:
     rate_name, x_axis = "env_steps_per_s", "env_steps"
 
     def __init__(self, config: TrainConfig, env: Any | None = None, trainer: Trainer | None = None) -> None:
-        self.trainer = trainer if trainer is not None else Trainer(config, env)
-        self.config = self.trainer.config
+        """A run of `config`, on `trainer` when given: it may differ from the trainer's config in RUN_ONLY_FIELDS
+        only (ConfigError otherwise), so several runs reuse one trainer's compiled programs."""
+        if trainer is None:
+            trainer = Trainer(config, env)
+            config = trainer.config
+        elif config is not trainer.config:
+            run_fields = {name: getattr(config, name) for name in RUN_ONLY_FIELDS}
+            if trainer.config.replace(**run_fields) != config:
+                raise ConfigError(f"a run on an existing trainer may change only {', '.join(RUN_ONLY_FIELDS)}; "
+                                  "build a new trainer for other settings")
+            config = trainer.config.replace(**run_fields).validate(trainer.env.episode_length)
+        self.trainer = trainer
+        self.config = config
         self.env_spec = self.trainer.env.spec.to_dict() if hasattr(self.trainer.env, "spec") else None
         self.num_epochs = self.config.num_epochs
         self.rate_units = self.config.env_steps_per_epoch
@@ -209,11 +223,13 @@ def run(
     resume: bool = False,
     on_epoch: EpochHook | None = None,
     progress: bool = True,
+    trainer: Trainer | None = None,
 ) -> dict[str, float]:
     """Train online into `out_dir` (config.json, metrics.jsonl, checkpoints/, learning_curve.png) with the shared
-    driver (crl.loop.drive): see there for resume, divergence and early-stop behaviour."""
+    driver (crl.loop.drive): see there for resume, divergence and early-stop behaviour. `trainer`: an existing
+    Trainer to run on (its compiled programs are reused; `config` may differ from its config in RUN_ONLY_FIELDS)."""
     from crl.loop import drive
 
-    runner = OnlineRunner(config, env)
+    runner = OnlineRunner(config, env, trainer)
     return drive(runner, out_dir, resume, on_epoch, progress,
                  title=f"{runner.config.env} depth {runner.config.agent.depth}")

@@ -12,7 +12,8 @@ from conftest import TINY_TRAIN
 
 from crl.checkpoint import load_agent, load_policy
 from crl.errors import ConfigError, TrainingDivergedError
-from crl.train import Trainer, run
+from crl.loop import drive
+from crl.train import OnlineRunner, Trainer, run
 
 TINY = TINY_TRAIN
 
@@ -29,18 +30,18 @@ def test_round_trip_and_resume_give_identical_parameters(tmp_path: Path, tiny_tr
         ts, _, _ = ref.epoch(ts)
 
     short = TINY.replace(total_env_steps=160)  # 4 epochs, checkpoints at 2 and 4
-    run(short, None, tmp_path / "run", progress=False)
+    run(short, None, tmp_path / "run", progress=False, trainer=ref)  # runs on the shared trainer's programs
     loaded = load_agent(tmp_path / "run")
     assert loaded.config == short.to_dict() and loaded.step == 4 and loaded.kind == "online"
     stored = json.loads((tmp_path / "run" / "config.json").read_text())
     assert stored["kind"] == "online" and stored["config"]["learner"]["batch_size"] == 16
 
     with pytest.raises(ConfigError, match="--resume"):
-        run(TINY, None, tmp_path / "run", progress=False)
+        run(TINY, None, tmp_path / "run", progress=False, trainer=ref)
     with pytest.raises(ConfigError, match="batch_size"):
         run(TINY.replace(batch_size=32), None, tmp_path / "run", resume=True, progress=False)
 
-    last = run(TINY.replace(total_env_steps=240), None, tmp_path / "run", resume=True, progress=False)
+    last = run(TINY.replace(total_env_steps=240), None, tmp_path / "run", resume=True, progress=False, trainer=ref)
     assert last["epoch"] == 6 and "eval/success" in last
     resumed = load_agent(tmp_path / "run").learner_state
     assert params_equal(resumed.agent.params, ts.agent.params)
@@ -53,14 +54,15 @@ def test_round_trip_and_resume_give_identical_parameters(tmp_path: Path, tiny_tr
     assert (tmp_path / "run" / "learning_curve.png").stat().st_size > 1000
 
 
-def test_a_restored_state_reuses_the_compiled_programs(tmp_path: Path) -> None:
+def test_a_restored_state_reuses_the_compiled_programs(tmp_path: Path, tiny_trainer) -> None:
     """Resuming must not compile the epoch again: orbax restores committed arrays, which jit lowers (and caches)
     as another program; crl.checkpoint hands back uncommitted ones, like a fresh init's."""
     from crl.checkpoint import manager, restore, save
 
-    trainer = Trainer(TINY)
+    trainer = tiny_trainer
     state, _, _ = trainer.epoch(trainer.init(jax.random.PRNGKey(0)))
     trainer.evaluate(state, jax.random.PRNGKey(1))
+    compiled = (trainer.epoch._cache_size(), trainer.evaluate._cache_size())
     mngr = manager(tmp_path / "run")
     save(mngr, 1, state, {"kind": "online", "config": TINY.to_dict(), "env_spec": trainer.env.spec.to_dict()})
     restored = restore(mngr, jax.eval_shape(trainer.init, jax.random.PRNGKey(0)))
@@ -68,39 +70,28 @@ def test_a_restored_state_reuses_the_compiled_programs(tmp_path: Path) -> None:
     after, _, _ = trainer.epoch(restored)
     trainer.epoch(after)
     trainer.evaluate(restored, jax.random.PRNGKey(1))
-    assert (trainer.epoch._cache_size(), trainer.evaluate._cache_size()) == (1, 1)
+    assert (trainer.epoch._cache_size(), trainer.evaluate._cache_size()) == compiled
 
 
-class NaNAfter:
-    """The real point env whose observations turn NaN once an episode passes `after` steps."""
+class NaNDataAfter(OnlineRunner):
+    """An online run whose replay data turns NaN before epoch `after` (as an env that blew up would make it),
+    on the shared tiny trainer: the corruption is runtime data, so the compiled epoch is the usual one."""
 
-    def __init__(self, env, after: int) -> None:
-        self.env, self.after = env, after
-        for attr in ("spec", "observation_size", "state_size", "goal_size", "action_size", "goal_indices",
-                     "episode_length"):
-            setattr(self, attr, getattr(env, attr))
+    def __init__(self, config, trainer, after: int) -> None:
+        super().__init__(config, trainer=trainer)
+        self.after = after
 
-    def reset(self, key):
-        return self.env.reset(key)
-
-    def reset_to_goal_cell(self, key, index):
-        return self.env.reset_to_goal_cell(key, index)
-
-    def with_config(self, **overrides):
-        return NaNAfter(self.env.with_config(**overrides), self.after)
-
-    def step(self, state, action):
-        s = self.env.step(state, action)
-        return s.replace(obs=jnp.where(s.step > self.after, jnp.nan, s.obs))
+    def epoch(self, state, index: int):
+        if index == self.after:
+            state = state.replace(buffer=state.buffer.replace(state=state.buffer.state * jnp.nan))
+        return super().epoch(state, index)
 
 
-def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
-    from crl.envs import make
-
-    env = NaNAfter(make(TINY.env, **TINY.env_kwargs()), after=25)
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path: Path, tiny_trainer) -> None:
+    # epochs 0-1 fill the replay to min_replay_size (80 rows), epoch 2 is the first to train: on NaN data
     with pytest.raises(TrainingDivergedError, match="NaN/Inf") as err:
-        run(TINY, env, tmp_path / "run", progress=False)
-    assert "epoch 2" in str(err.value)
+        drive(NaNDataAfter(TINY, tiny_trainer, after=2), tmp_path / "run", progress=False)
+    assert "at epoch 3" in str(err.value) and "Last good checkpoint: epoch 2" in str(err.value)
     loaded = load_agent(tmp_path / "run")
     assert loaded.step == 2
     leaves = jax.tree.leaves(loaded.params)

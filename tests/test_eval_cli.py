@@ -18,9 +18,9 @@ TINY = TINY_TRAIN.replace(total_env_steps=120)  # 3 epochs
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def run_dir(tmp_path_factory: pytest.TempPathFactory, tiny_trainer) -> Path:
     out = tmp_path_factory.mktemp("evalcli") / "run"
-    run(TINY, None, out, progress=False)
+    run(TINY, None, out, progress=False, trainer=tiny_trainer)
     return out
 
 

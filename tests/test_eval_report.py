@@ -25,16 +25,16 @@ finds what make_report cached."""
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """Two 3-epoch point_u_maze runs (seeds 0 and 1) of the shared tiny trainer (tests/conftest.py: compiled once per
-    test run), a checkpoint and an evaluation every epoch."""
+def runs(tmp_path_factory: pytest.TempPathFactory, tiny_trainer) -> list[Path]:
+    """Two 3-epoch point_u_maze runs (seeds 0 and 1) on the shared tiny trainer (tests/conftest.py: traced once per
+    test process), a checkpoint and an evaluation every epoch."""
     from crl.train import run
 
     root = tmp_path_factory.mktemp("runs")
     out = []
     for seed in (0, 1):
         cfg = TINY_TRAIN.replace(total_env_steps=120, eval_every=1, checkpoint_every=1, seed=seed)
-        run(cfg, None, root / f"s{seed}", progress=False)
+        run(cfg, None, root / f"s{seed}", progress=False, trainer=tiny_trainer)
         out.append(root / f"s{seed}")
     return out
 

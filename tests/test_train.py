@@ -114,3 +114,19 @@ def test_solved_streak_counts_trailing_perfect_evaluations() -> None:
     assert solved_streak_of(rec) == 2
     assert solved_streak_of(rec[:4]) == 0 and solved_streak_of(rec[:3]) == 1 and solved_streak_of(rec[:1]) == 0
     assert solved_streak_of([]) == 0
+
+
+def test_runs_on_one_trainer_keep_their_own_run_settings_and_nothing_else(tiny_trainer) -> None:
+    """Runs that differ only in what the driver reads (seed, budget, cadences) share one Trainer and its compiled
+    programs; anything a program depends on needs its own trainer."""
+    from crl.train import RUN_ONLY_FIELDS, OnlineRunner
+
+    runner = OnlineRunner(TINY.replace(seed=5, total_env_steps=120, eval_every=1), trainer=tiny_trainer)
+    assert runner.trainer is tiny_trainer and runner.config.seed == 5 and runner.num_epochs == 3
+    assert runner.config.eval_every == 1 and tiny_trainer.config.seed == TINY.seed
+    first = runner.init_state()  # the run's seed, not the trainer's
+    assert not jnp.array_equal(first.learner.key, tiny_trainer.init(jax.random.PRNGKey(TINY.seed)).learner.key)
+    assert set(RUN_ONLY_FIELDS) <= set(TINY.to_dict())
+    for change in ({"batch_size": 32}, {"num_eval_envs": 8}, {"depth": 8}):
+        with pytest.raises(ConfigError, match="may change only"):
+            OnlineRunner(TINY.replace(**change), trainer=tiny_trainer)
