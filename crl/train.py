@@ -190,7 +190,7 @@ class OnlineRunner:
             if trainer.config.replace(**run_fields) != config:
                 raise ConfigError(f"a run on an existing trainer may change only {', '.join(RUN_ONLY_FIELDS)}; "
                                   "build a new trainer for other settings")
-            config = trainer.config.replace(**run_fields).validate(trainer.env.episode_length)
+            config = config.validate(trainer.env.episode_length)
         self.trainer = trainer
         self.config = config
         self.env_spec = self.trainer.env.spec.to_dict() if hasattr(self.trainer.env, "spec") else None

@@ -111,14 +111,11 @@ def test_determinism_and_truncation() -> None:
 
 def test_new_goal_on_success_continues_the_episode() -> None:
     env = make("point_u_maze", new_goal_on_success=True, goal_jitter=0.2)
-
-    @jax.jit  # one program: reset, then step from the goal (compiling reset and step apart costs twice)
-    def reset_on_goal_and_step(key):
-        state = env.reset(key)
-        # start the agent on its goal: the first step succeeds, so the goal is re-sampled and the episode goes on
-        return state.goal, env.step(state.replace(data=state.data.replace(qpos=state.goal)), jnp.zeros(2))
-
-    goal, after = reset_on_goal_and_step(jax.random.PRNGKey(0))
+    state = jax.jit(env.reset)(jax.random.PRNGKey(0))
+    goal = state.goal
+    # start the agent on its goal: the first step succeeds, so the goal is re-sampled and the episode goes on
+    state = state.replace(data=state.data.replace(qpos=goal))
+    after = jax.jit(env.step)(state, jnp.zeros(2))
     assert float(after.metrics["success"]) == 1.0 and float(after.done) == 0.0
     assert not np.allclose(after.goal, goal)
     assert np.allclose(after.obs[env.state_size:], after.goal)
@@ -127,18 +124,13 @@ def test_new_goal_on_success_continues_the_episode() -> None:
 def test_auto_reset_semantics() -> None:
     n = 3
     env = AutoReset(make("point_u_maze", episode_length=4), n)
-
-    @jax.jit  # one program: the reset and 9 steps, every state kept (compiling reset and step apart costs twice)
-    def reset_and_steps(key):
-        first = env.reset(key)
-        return first, jax.lax.scan(lambda s, _: (env.step(s, jnp.ones((n, 2))),) * 2, first, None, length=9)[1]
-
-    state, states = reset_and_steps(jax.random.PRNGKey(0))
+    state = jax.jit(env.reset)(jax.random.PRNGKey(0))
     assert state.obs.shape == (n, 6) and state.episode_id.tolist() == [0, 1, 2]
+    step = jax.jit(env.step)
     ids, obs_seen = [], []
-    for t in range(9):
+    for _ in range(9):
         before = state
-        state = jax.tree.map(lambda x, t=t: x[t], states)
+        state = step(state, jnp.ones((n, 2)))
         ids.append(np.asarray(state.episode_id))
         if float(state.done[0]) == 1.0:
             # the final observation is the pre-reset s_{t+1}; the state itself is the new episode's start
