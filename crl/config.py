@@ -95,9 +95,10 @@ class LearnerConfig:
     after each training epoch); 0 = the live actor. Smooths the epoch-to-epoch flips of a deterministic policy."""
     critic_goals: str = "0,1,0"
     """Critic goal mixture 'current,future,random' (crl.relabel.GoalMixture; append ',uniform' for uniform future
-    offsets); the paper: all future, geometric. OGBench's CRL uses 0.2,0.5,0.3 for its value goals."""
+    offsets); the paper and OGBench's CRL (impls/agents/crl.py): all future, geometric."""
     actor_goals: str = ""
-    """Actor goal mixture, same syntax; '' = the critic's goals (the paper). OGBench's CRL: 0,1,0 (geometric)."""
+    """Actor goal mixture, same syntax; '' = the critic's goals (the paper). OGBench's CRL: 0,1,0,uniform
+    (impls/agents/crl.py), 0,0.5,0.5,uniform on its stitch datasets (impls/hyperparameters.sh)."""
     bc_alpha: float = 0.0
     """Behaviour-cloning weight of the actor (DDPG+BC as in OGBench's CRL: -Q/stop_grad(mean|Q|) - alpha log
     pi(a_data|s,g)); 0 = the online objective (maximise the critic with the entropy term)."""
@@ -302,13 +303,14 @@ PRESETS: dict[str, TrainConfig] = {
     # CPU default: small, fast-learning; measured on 2-core CPUs (see README ## Training).
     # Exploring starts + chained goals give the Monte Carlo critic trajectories across the whole maze; a replay that
     # keeps the whole run and a Polyak-averaged actor keep the deterministic policy from flipping late in the run;
-    # 192 SGD steps per 3,200 env steps (128 left one seed's far goal cell unsolved for the last 170k steps).
-    # Batch 128 (not 256): 1.9x the env steps/s, and seeds 0-3 first reach 1.0 at 256k, 288k, 256k and 400k (batch
-    # 256: 240k, 304k, 208k, 288k). An evaluation every 5 epochs (16k env steps), a stop after 3 in a row at 1.0, and
-    # a 400k budget keep the default run within ~6 minutes on a 2-core CPU (README ## Training has the measurements;
-    # seed 3 ends exactly where it first scores 1.0, so the budget is at the edge for slow seeds).
-    "cpu": TrainConfig(episode_length=250, total_env_steps=400_000, replay_size=1_000_000, stop_when_solved=3,
-                       eval_every=5, train_env_overrides={"start_cells": "free", "new_goal_on_success": True},
+    # batch 128 (1.9x batch 256's env steps/s), 192 SGD steps per epoch (128 learned later). 256 envs x 50 steps
+    # per epoch (12,800 env steps, 4x the data per SGD step of 64 envs, +13% time per epoch on one core): seeds 0-3
+    # first reach 1.0 after 70-85 epochs (64 envs: 85-160, two seeds past the old 125-epoch budget). An evaluation
+    # every 5 epochs, a stop after 3 in a row at 1.0 and a 100-epoch budget (1.28M env steps) keep the default run
+    # within ~6 minutes on a 2-core CPU (README ## Training has the measurements).
+    "cpu": TrainConfig(episode_length=250, num_envs=256, total_env_steps=1_280_000, replay_size=1_280_000,
+                       stop_when_solved=3, eval_every=5,
+                       train_env_overrides={"start_cells": "free", "new_goal_on_success": True},
                        learner=LearnerConfig(batch_size=128, sgd_steps=192, actor_ema=0.1)),
     # scaling-crl / JaxGCRL values (GPU): 512 envs x 62 steps per epoch, batch 512, 1000-step episodes.
     "paper": TrainConfig(

@@ -61,8 +61,8 @@ class GoalMixture:
 
     @classmethod
     def parse(cls, text: str, name: str = "goal mixture") -> GoalMixture:
-        """'current,future,random' fractions, e.g. '0,1,0' (the paper) or '0.2,0.5,0.3' (OGBench's CRL value goals);
-        append ',uniform' for uniform future offsets."""
+        """'current,future,random' fractions, e.g. '0,1,0' (the paper); append ',uniform' for uniform future
+        offsets, e.g. '0,0.5,0.5,uniform' (OGBench's CRL actor goals on its stitch datasets)."""
         parts = [p.strip() for p in text.split(",") if p.strip()]
         geometric = True
         if parts and parts[-1] in ("uniform", "geometric"):

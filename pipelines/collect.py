@@ -58,9 +58,9 @@ class CollectConfig:
     env_steps: int = 100_000
     """Env steps to collect, all envs and workers together (each worker rounds its share up to whole epochs)."""
     num_envs: int | None = None
-    """Parallel envs per worker (None = the training preset's)."""
+    """Parallel envs per worker (None = 64 for the cpu preset, the training preset's otherwise)."""
     unroll_length: int | None = None
-    """Steps per env per epoch (None = the training preset's)."""
+    """Steps per env per epoch (None = 50 for the cpu preset, the training preset's otherwise)."""
     episode_length: int | None = None
     """Episode length (None = the training preset's: 250 for 'cpu', 1000 for 'paper')."""
     seed: int = 0
@@ -102,12 +102,19 @@ class CollectConfig:
         return kw
 
 
+COLLECT_EPOCH_SHAPE: dict[str, tuple[int, int]] = {"cpu": (64, 50)}
+"""A collector's default (num_envs, unroll_length) where it differs from the online preset's. The online cpu preset
+steps 256 envs per epoch (more data per SGD step, README ## Training); a collector keeps 64 x 50 so that budgets
+round up to 3,200-step epochs and its CRL learner keeps 192 SGD steps per 3,200 env steps."""
+
+
 def epoch_shape(config: CollectConfig) -> tuple[int, int]:
     """(num_envs, unroll_length) of each worker: one epoch records num_envs x unroll_length env steps."""
     from crl.config import TrainConfig
 
     base = TrainConfig.preset(config.preset)
-    return config.num_envs or base.num_envs, config.unroll_length or base.unroll_length
+    num_envs, unroll = COLLECT_EPOCH_SHAPE.get(config.preset, (base.num_envs, base.unroll_length))
+    return config.num_envs or num_envs, config.unroll_length or unroll
 
 
 def worker_budget(config: CollectConfig, env_steps: int) -> int:
