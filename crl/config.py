@@ -304,7 +304,7 @@ PRESETS: dict[str, TrainConfig] = {
     # Exploring starts + chained goals give the Monte Carlo critic trajectories across the whole maze; a replay that
     # keeps the whole run and a Polyak-averaged actor keep the deterministic policy from flipping late in the run;
     # batch 128 (1.9x batch 256's env steps/s), 192 SGD steps per epoch (128 learned later). 256 envs x 50 steps
-    # per epoch (12,800 env steps, 4x the data per SGD step of 64 envs, +13% time per epoch on one core): seeds 0-3
+    # per epoch (12,800 env steps, 4x the data per SGD step of 64 envs, +14% time per epoch on one core): seeds 0-3
     # first reach 1.0 after 70-85 epochs (64 envs: 85-160, two seeds past the old 125-epoch budget). An evaluation
     # every 5 epochs, a stop after 3 in a row at 1.0 and a 100-epoch budget (1.28M env steps) keep the default run
     # within ~6 minutes on a 2-core CPU (README ## Training has the measurements).
