@@ -107,7 +107,7 @@ def online(preset: str, out: str, resume: bool, lr: float | None, train_env: tup
            **options: Any) -> None:
     """Train online in vectorised MJX envs; writes config.json, metrics.jsonl, checkpoints/, learning_curve.png.
 
-    The cpu preset stops once 3 evaluations in a row scored success 1.0 (--stop-when-solved 0 runs the whole
+    The cpu preset stops once 2 evaluations in a row scored success 1.0 (--stop-when-solved 0 runs the whole
     --total-env-steps budget)."""
     from crl.train import run
 

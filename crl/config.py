@@ -306,10 +306,10 @@ PRESETS: dict[str, TrainConfig] = {
     # batch 128 (1.9x batch 256's env steps/s), 192 SGD steps per epoch (128 learned later). 256 envs x 50 steps
     # per epoch (12,800 env steps, 4x the data per SGD step of 64 envs, +14% time per epoch on one core): seeds 0-3
     # first reach 1.0 after 70-85 epochs (64 envs: 85-160, two seeds past the old 125-epoch budget). An evaluation
-    # every 5 epochs, a stop after 3 in a row at 1.0 and a 100-epoch budget (1.28M env steps) keep the default run
-    # within ~6 minutes on a 2-core CPU (README ## Training has the measurements).
+    # every 5 epochs, a stop after 2 in a row at 1.0 (10 epochs after the first 1.0 at most) and a 100-epoch budget
+    # (1.28M env steps) keep the default run within ~6 minutes on a 2-core CPU (README ## Training: measurements).
     "cpu": TrainConfig(episode_length=250, num_envs=256, total_env_steps=1_280_000, replay_size=1_280_000,
-                       stop_when_solved=3, eval_every=5,
+                       stop_when_solved=2, eval_every=5,
                        train_env_overrides={"start_cells": "free", "new_goal_on_success": True},
                        learner=LearnerConfig(batch_size=128, sgd_steps=192, actor_ema=0.1)),
     # scaling-crl / JaxGCRL values (GPU): 512 envs x 62 steps per epoch, batch 512, 1000-step episodes.
