@@ -11,6 +11,8 @@ occupied --out, diverged run) prints one line and exits 2.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -94,10 +96,17 @@ def _online_options(fn: Any) -> Any:
 
 
 def _online_config(cls: type, preset: str, lr: float | None, train_env: tuple[str, ...],
-                   options: dict[str, Any]) -> Any:
+                   options: dict[str, Any], resume_from: str | None = None, kind: str = "online") -> Any:
+    """The preset with the options given; with --resume, the run's own config (its config.json) instead of the
+    preset, so a resumed run keeps its seed, sizes and recipe unless an option is given again."""
     overrides = _lr(given(options), lr)
     if train_env:
         overrides["train_env_overrides"] = parse_env_options(train_env)
+    stored = Path(resume_from) / "config.json" if resume_from else None
+    if stored is not None and stored.exists():
+        record = json.loads(stored.read_text())
+        if record.get("kind") == kind:  # another kind: the driver refuses it with the command to use
+            return cls.from_dict(record["config"]).replace(**overrides)
     return cls.preset(preset, **overrides)
 
 
@@ -107,11 +116,13 @@ def online(preset: str, out: str, resume: bool, lr: float | None, train_env: tup
            **options: Any) -> None:
     """Train online in vectorised MJX envs; writes config.json, metrics.jsonl, checkpoints/, learning_curve.png.
 
+    --resume continues the run in --out with its own config; only the budget and cadences may be given anew.
+
     The cpu preset stops once 2 evaluations in a row scored success 1.0 (--stop-when-solved 0 runs the whole
     --total-env-steps budget)."""
     from crl.train import run
 
-    config = _online_config(TrainConfig, preset, lr, train_env, options)
+    config = _online_config(TrainConfig, preset, lr, train_env, options, out if resume else None)
     click.echo(_summary(run(config, None, out, resume=resume, progress=not no_progress), out))
 
 
@@ -180,7 +191,7 @@ def finetune(init_from: str, dataset: str | None, offline_ratio: float | None, b
     for name in ("depth", "actor_depth", "width", "repr_dim", "layer_norm", "residual", "activation", "energy"):
         if options.get(name) is not None:
             raise ConfigError(f"--{name.replace('_', '-')} comes from the source run (--from); drop it")
-    config = _online_config(FinetuneConfig, preset, lr, train_env, options)
+    config = _online_config(FinetuneConfig, preset, lr, train_env, options, out if resume else None, "finetune")
     if options.get("env") is None:
         config = config.replace(env="")  # the source run's env, rebuilt from its spec
     extra = given({"init_from": init_from, "dataset": dataset, "offline_ratio": offline_ratio,

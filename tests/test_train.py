@@ -130,3 +130,20 @@ def test_runs_on_one_trainer_keep_their_own_run_settings_and_nothing_else(tiny_t
     for change in ({"batch_size": 32}, {"num_eval_envs": 8}, {"depth": 8}):
         with pytest.raises(ConfigError, match="may change only"):
             OnlineRunner(TINY.replace(**change), trainer=tiny_trainer)
+
+
+def test_resume_options_default_to_the_run_config_not_the_preset(tmp_path) -> None:
+    """`crl-train online --out D --resume --total-env-steps N` keeps the run's seed and sizes: options not given
+    come from D/config.json, not from the preset (before, seed 0 of the preset was refused against the run's)."""
+    import json
+
+    from crl.cli_train import _online_config
+
+    run = TrainConfig.preset("cpu", seed=2, num_envs=8, batch_size=64, depth=8)
+    (tmp_path / "config.json").write_text(json.dumps({"kind": "online", "config": run.to_dict()}))
+    options = {"total_env_steps": 2_000_000, "seed": None, "depth": None}
+    got = _online_config(TrainConfig, "cpu", None, (), options, str(tmp_path))
+    assert got == run.replace(total_env_steps=2_000_000)
+    assert _online_config(TrainConfig, "cpu", None, (), options, None).seed == 0  # a new run: the preset
+    (tmp_path / "config.json").write_text(json.dumps({"kind": "offline", "config": {"bogus": 1}}))
+    assert _online_config(TrainConfig, "cpu", None, (), options, str(tmp_path)).num_envs == 256  # driver refuses it
