@@ -95,6 +95,16 @@ def _online_options(fn: Any) -> Any:
     return click.option("--no-progress", is_flag=True, help="No progress bar (logs go to metrics.jsonl).")(fn)
 
 
+def _stored_config(cls: type, folder: str | Path, kind: str) -> Any:
+    """The config of the `kind` run in `folder` (its config.json), or None when there is none of that kind (the
+    driver then refuses a run of another kind with the command to use)."""
+    path = Path(folder) / "config.json"
+    if not path.exists():
+        return None
+    record = json.loads(path.read_text())
+    return cls.from_dict(record["config"]) if record.get("kind") == kind else None
+
+
 def _online_config(cls: type, preset: str, lr: float | None, train_env: tuple[str, ...],
                    options: dict[str, Any], resume_from: str | None = None, kind: str = "online") -> Any:
     """The preset with the options given; with --resume, the run's own config (its config.json) instead of the
@@ -102,12 +112,8 @@ def _online_config(cls: type, preset: str, lr: float | None, train_env: tuple[st
     overrides = _lr(given(options), lr)
     if train_env:
         overrides["train_env_overrides"] = parse_env_options(train_env)
-    stored = Path(resume_from) / "config.json" if resume_from else None
-    if stored is not None and stored.exists():
-        record = json.loads(stored.read_text())
-        if record.get("kind") == kind:  # another kind: the driver refuses it with the command to use
-            return cls.from_dict(record["config"]).replace(**overrides)
-    return cls.preset(preset, **overrides)
+    stored = _stored_config(cls, resume_from, kind) if resume_from else None
+    return stored.replace(**overrides) if stored is not None else cls.preset(preset, **overrides)
 
 
 @cli.command()
@@ -162,12 +168,25 @@ def offline(dataset: str, out: str, depths: str | None, seeds: str | None, bc_pr
     for d in depth_list:
         config.replace(depth=d).learner.validate()
     grid = learner_grid(config, depth_list, seed_list)
+    if resume:  # each learner keeps its own config; only the options given again change it
+        folders = [Path(out) if len(grid) == 1 else Path(out) / name for name, _ in grid]
+        grid = [(name, _resumed(cfg, _stored_config(OfflineConfig, folder, "offline"), {
+                    **overrides, **({"depth": cfg.agent.depth} if depths else {}),
+                    **({"seed": cfg.seed} if seeds else {})}))
+                for (name, cfg), folder in zip(grid, folders, strict=True)]
     results = run_learners(grid, out, resume=resume, progress=not no_progress, workers=workers,
                            scheduler=scheduler)
     for name, last in results.items():
         click.echo(f"{name}: {_summary(last, out)}" if isinstance(last, dict) else f"{name}: FAILED {last}")
     if any(not isinstance(v, dict) for v in results.values()):
         raise ConfigError(f"{sum(not isinstance(v, dict) for v in results.values())} learner(s) failed (see above)")
+
+
+def _resumed(built: OfflineConfig, stored: OfflineConfig | None, overrides: dict[str, Any]) -> OfflineConfig:
+    """A resumed offline learner's config: its stored one with the options given again (the dataset included)."""
+    if stored is None:
+        return built
+    return stored.replace(**{**overrides, "dataset": built.dataset})
 
 
 @cli.command()

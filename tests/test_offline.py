@@ -212,3 +212,20 @@ def test_finetune_starts_where_the_source_ended_and_mixes_batches(oracle, learne
 
     with pytest.raises(ConfigError, match="needs --dataset"):
         FinetuneConfig.preset("cpu", init_from="x", offline_ratio=0.5).validate()
+
+
+def test_offline_resume_keeps_each_learners_config(tmp_path: Path) -> None:
+    """`crl-train offline ... --resume` without repeating --steps/--width keeps the learner's own values; options
+    given again override them (and the driver then refuses what may not change)."""
+    import json
+
+    from crl.cli_train import _resumed, _stored_config
+
+    run = OfflineConfig(dataset="lab/u-v0").replace(total_sgd_steps=4000, width=128, seed=3)
+    (tmp_path / "config.json").write_text(json.dumps({"kind": "offline", "config": run.to_dict()}))
+    built = OfflineConfig(dataset="lab/u-v0")  # the command line without --steps, --width or --seed
+    stored = _stored_config(OfflineConfig, tmp_path, "offline")
+    assert _resumed(built, stored, {}) == run
+    assert _resumed(built, stored, {"total_sgd_steps": 8000}) == run.replace(total_sgd_steps=8000)
+    assert _stored_config(OfflineConfig, tmp_path, "online") is None
+    assert _resumed(built, None, {}) == built
