@@ -57,13 +57,13 @@ def main() -> None:
             jax.block_until_ready(state)
             best[n] = min(best[n], (time.perf_counter() - t) / a.epochs)
             variants[n] = (trainer, state)
-    base = best[a.envs[0]]
-    sgd = TrainConfig.preset("cpu").learner.sgd_steps
+    base, preset = best[a.envs[0]], TrainConfig.preset("cpu")
     print("| envs | env steps / epoch | ms / epoch | env steps/s | SGD steps/s | epoch time vs baseline |")
     print("| --- | --- | --- | --- | --- | --- |")
     for n in a.envs:
-        steps = n * TrainConfig.preset("cpu").unroll_length
-        print(f"| {n} | {steps:,} | {1000 * best[n]:.0f} | {steps / best[n]:,.0f} | {sgd / best[n]:.0f} | "
+        steps = n * preset.unroll_length
+        print(f"| {n} | {steps:,} | {1000 * best[n]:.0f} | {steps / best[n]:,.0f} | "
+              f"{preset.learner.sgd_steps / best[n]:.0f} | "
               f"{best[n] / base:.2f} |")
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
 

@@ -95,25 +95,26 @@ def _online_options(fn: Any) -> Any:
     return click.option("--no-progress", is_flag=True, help="No progress bar (logs go to metrics.jsonl).")(fn)
 
 
-def _stored_config(cls: type, folder: str | Path, kind: str) -> Any:
-    """The config of the `kind` run in `folder` (its config.json), or None when there is none of that kind (the
-    driver then refuses a run of another kind with the command to use)."""
+def _resumed(built: Any, folder: str | Path, kind: str, overrides: dict[str, Any]) -> Any:
+    """`built` unless `folder` holds a `kind` run (its config.json): then that run's own config with the options
+    given again, so a resumed run keeps its seed, sizes and recipe. A run of another kind keeps `built`; the driver
+    then refuses it with the command to use."""
     path = Path(folder) / "config.json"
-    if not path.exists():
-        return None
-    record = json.loads(path.read_text())
-    return cls.from_dict(record["config"]) if record.get("kind") == kind else None
+    if path.exists():
+        record = json.loads(path.read_text())
+        if record.get("kind") == kind:
+            return type(built).from_dict(record["config"]).replace(**overrides)
+    return built
 
 
 def _online_config(cls: type, preset: str, lr: float | None, train_env: tuple[str, ...],
                    options: dict[str, Any], resume_from: str | None = None, kind: str = "online") -> Any:
-    """The preset with the options given; with --resume, the run's own config (its config.json) instead of the
-    preset, so a resumed run keeps its seed, sizes and recipe unless an option is given again."""
+    """The preset with the options given; with --resume (`resume_from` = --out), the run's own config instead."""
     overrides = _lr(given(options), lr)
     if train_env:
         overrides["train_env_overrides"] = parse_env_options(train_env)
-    stored = _stored_config(cls, resume_from, kind) if resume_from else None
-    return stored.replace(**overrides) if stored is not None else cls.preset(preset, **overrides)
+    config = cls.preset(preset, **overrides)
+    return _resumed(config, resume_from, kind, overrides) if resume_from else config
 
 
 @cli.command()
@@ -157,7 +158,7 @@ def offline(dataset: str, out: str, depths: str | None, seeds: str | None, bc_pr
     (eval/success_d<d>, in/out-of-distribution means). Several depths/seeds give one run folder each; they run one
     after another, or as Dask tasks (--workers / --scheduler), a failed learner retried once."""
     from crl.offline import learner_grid
-    from crl.pipelines.learners import run_learners
+    from crl.pipelines.learners import learner_folders, run_learners
 
     overrides = _lr(given(options), lr)
     if bc_preset is not None:
@@ -169,24 +170,17 @@ def offline(dataset: str, out: str, depths: str | None, seeds: str | None, bc_pr
         config.replace(depth=d).learner.validate()
     grid = learner_grid(config, depth_list, seed_list)
     if resume:  # each learner keeps its own config; only the options given again change it
-        folders = [Path(out) if len(grid) == 1 else Path(out) / name for name, _ in grid]
-        grid = [(name, _resumed(cfg, _stored_config(OfflineConfig, folder, "offline"), {
-                    **overrides, **({"depth": cfg.agent.depth} if depths else {}),
+        folders = learner_folders(grid, out)
+        grid = [(name, _resumed(cfg, folders[name], "offline", {
+                    **overrides, "dataset": dataset, **({"depth": cfg.agent.depth} if depths else {}),
                     **({"seed": cfg.seed} if seeds else {})}))
-                for (name, cfg), folder in zip(grid, folders, strict=True)]
+                for name, cfg in grid]
     results = run_learners(grid, out, resume=resume, progress=not no_progress, workers=workers,
                            scheduler=scheduler)
     for name, last in results.items():
         click.echo(f"{name}: {_summary(last, out)}" if isinstance(last, dict) else f"{name}: FAILED {last}")
     if any(not isinstance(v, dict) for v in results.values()):
         raise ConfigError(f"{sum(not isinstance(v, dict) for v in results.values())} learner(s) failed (see above)")
-
-
-def _resumed(built: OfflineConfig, stored: OfflineConfig | None, overrides: dict[str, Any]) -> OfflineConfig:
-    """A resumed offline learner's config: its stored one with the options given again (the dataset included)."""
-    if stored is None:
-        return built
-    return stored.replace(**{**overrides, "dataset": built.dataset})
 
 
 @cli.command()

@@ -27,6 +27,12 @@ def _train_one(config: Any, out_dir: str, resume: bool, progress: bool, root: st
     return run_offline(config, out_dir, resume=retry, progress=progress, store=store)
 
 
+def learner_folders(grid: list[tuple[str, Any]], out: str | Path) -> dict[str, str]:
+    """{name: run folder} of a grid: `out/name` per learner, or `out` itself for a single learner."""
+    out = Path(out)
+    return {name: str(out if len(grid) == 1 else out / name) for name, _ in grid}
+
+
 def run_learners(
     grid: list[tuple[str, Any]], out: str | Path, resume: bool = False, progress: bool = True, workers: int = 0,
     scheduler: str | None = None, root: str | None = None,
@@ -35,10 +41,8 @@ def run_learners(
 
     Returns {name: last log record} for learners that finished and {name: "error message"} for those that failed
     (sequential runs raise a user error (CrlError) at once; it is the same for every learner)."""
-    out = Path(out)
     root = root or os.environ.get("CRL_DATA_DIR")
-    single = len(grid) == 1
-    folders = {name: str(out if single else out / name) for name, _ in grid}
+    folders = learner_folders(grid, out)
     if workers <= 0 and scheduler is None:
         return {name: _train_one(cfg, folders[name], resume, progress, root) for name, cfg in grid}
     return _fan_out(grid, folders, resume, workers, scheduler, root)

@@ -219,13 +219,12 @@ def test_offline_resume_keeps_each_learners_config(tmp_path: Path) -> None:
     given again override them (and the driver then refuses what may not change)."""
     import json
 
-    from crl.cli_train import _resumed, _stored_config
+    from crl.cli_train import _resumed
 
     run = OfflineConfig(dataset="lab/u-v0").replace(total_sgd_steps=4000, width=128, seed=3)
     (tmp_path / "config.json").write_text(json.dumps({"kind": "offline", "config": run.to_dict()}))
     built = OfflineConfig(dataset="lab/u-v0")  # the command line without --steps, --width or --seed
-    stored = _stored_config(OfflineConfig, tmp_path, "offline")
-    assert _resumed(built, stored, {}) == run
-    assert _resumed(built, stored, {"total_sgd_steps": 8000}) == run.replace(total_sgd_steps=8000)
-    assert _stored_config(OfflineConfig, tmp_path, "online") is None
-    assert _resumed(built, None, {}) == built
+    assert _resumed(built, tmp_path, "offline", {}) == run
+    assert _resumed(built, tmp_path, "offline", {"total_sgd_steps": 8000}) == run.replace(total_sgd_steps=8000)
+    assert _resumed(built, tmp_path, "online", {}) == built  # another kind: the driver refuses it
+    assert _resumed(built, tmp_path / "none", "offline", {}) == built
