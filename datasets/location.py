@@ -1,7 +1,13 @@
 """Where datasets live: a root directory or any fsspec URL zarr supports, behind a few file operations.
 
-The store only needs: list a folder, read/write small JSON files atomically, rename a folder (atomic on local
-filesystems), delete a tree, hash every file of a tree, and hand zarr a store for a folder.
+The store only needs: list a folder, read/write small JSON files atomically, create a file only if it does not
+exist (the version claim), rename a folder (atomic on local filesystems), delete a tree, hash every file of a
+tree, and hand zarr a store for a folder.
+
+Object stores (`s3://bucket/prefix`, ...) take their settings the way fsspec does: credentials and endpoint from
+the usual environment variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_ENDPOINT_URL`, `AWS_PROFILE`),
+fsspec's config (`FSSPEC_S3_ENDPOINT_URL`, `~/.config/fsspec/`), or `storage_options` here. Listings are never
+cached: other processes write into the same root (see docs/storage.md).
 """
 
 from __future__ import annotations
@@ -31,19 +37,48 @@ def resolve_root(root: str | os.PathLike[str] | None = None) -> str:
     return str(Path(text).expanduser().resolve())
 
 
+#: Object-store protocols whose first path component is a bucket (checked to exist before use).
+BUCKET_PROTOCOLS = ("s3", "s3a", "gs", "gcs", "abfs", "az")
+
+
 class Location:
     """A dataset root plus the filesystem it lives on. Paths passed to methods are relative to the root."""
 
-    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, root: str | os.PathLike[str] | None = None,
+                 storage_options: dict[str, Any] | None = None) -> None:
         self.url = resolve_root(root)
-        self.fs, self.base = fsspec.core.url_to_fs(self.url)
+        self.storage_options = dict(storage_options or {})
+        opts = dict(self.storage_options)
+        if "://" in self.url and not self.url.startswith(("file://", "memory://")):
+            opts.setdefault("use_listings_cache", False)  # other writers change the root under us
+        self.fs, self.base = fsspec.core.url_to_fs(self.url, **opts)
         self.local = isinstance(self.fs, LocalFileSystem)
+        self._zarr_options = opts
 
     def __getstate__(self) -> dict[str, Any]:  # pickles as its URL (Dask workers reopen it)
-        return {"url": self.url}
+        return {"url": self.url, "storage_options": self.storage_options}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["url"])
+        self.__init__(state["url"], state.get("storage_options"))
+
+    @property
+    def protocol(self) -> str:
+        """`file`, `s3`, `memory`, ..."""
+        return "file" if self.local else self.url.split("://", 1)[0]
+
+    def check(self) -> None:
+        """Raise a one-line DatasetError when the root cannot be used: a missing bucket, refused credentials, an
+        unreachable endpoint. Local roots and URLs without buckets pass (a missing folder is an empty root)."""
+        if self.protocol not in BUCKET_PROTOCOLS:
+            return
+        bucket = self.base.split("/", 1)[0]
+        try:
+            found = self.fs.exists(bucket)
+        except Exception as e:  # noqa: BLE001 - the backends raise many kinds
+            raise storage_error(self.url, e) from e
+        if not found:
+            raise DatasetError(f"bucket {bucket!r} of {self.url} does not exist{_endpoint_note()}: create it "
+                               f"(e.g. `aws s3 mb {self.protocol}://{bucket}`) or fix --root / CRL_DATA_DIR")
 
     def path(self, rel: str) -> str:
         """Absolute path (fs-native) of `rel`."""
@@ -59,9 +94,13 @@ class Location:
     def listdir(self, rel: str) -> list[str]:
         """Names (not paths) in folder `rel`; empty when it does not exist."""
         p = self.path(rel)
-        if not self.fs.exists(p):
+        if self.local and not os.path.isdir(p):
             return []
-        return sorted(str(e).rstrip("/").rsplit("/", 1)[-1] for e in self.fs.ls(p, detail=False))
+        try:
+            entries = self.fs.ls(p, detail=False)
+        except FileNotFoundError:
+            return []
+        return sorted(str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries)
 
     def makedirs(self, rel: str) -> None:
         self.fs.makedirs(self.path(rel), exist_ok=True)
@@ -89,6 +128,32 @@ class Location:
             os.replace(tmp, final)
         else:  # object stores: a single PUT is atomic
             self.fs.pipe_file(self.path(rel), data)
+
+    def create_exclusive(self, rel: str, obj: Any) -> bool:
+        """Write JSON `obj` at `rel` only if nothing is there; False when it already exists. Atomic: `O_EXCL`
+        locally, a conditional PUT (`If-None-Match: *`) on object stores, so two writers never both win."""
+        data = (json.dumps(obj, indent=2) + "\n").encode()
+        if self.local:
+            final = Path(self.path(rel))
+            final.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(final, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            return True
+        try:
+            self.fs.pipe_file(self.path(rel), data, mode="create")
+        except FileExistsError:
+            return False
+        except OSError as e:  # s3fs reports a failed precondition (412) as a generic OSError
+            if "PreconditionFailed" in repr(e) or "412" in str(e) or "precondition" in str(e).lower():
+                return False
+            raise
+        return True
 
     def rename_dir(self, src: str, dst: str) -> None:
         """Move folder src to dst; atomic (and refused if dst exists) on local filesystems.
@@ -155,4 +220,21 @@ class Location:
         """A zarr v3 store rooted at folder rel."""
         if self.local:
             return zarr.storage.LocalStore(self.path(rel), read_only=read_only)
-        return zarr.storage.FsspecStore.from_url(self.uri(rel), read_only=read_only)
+        return zarr.storage.FsspecStore.from_url(self.uri(rel), storage_options=self._zarr_options,
+                                                 read_only=read_only)
+
+
+def _endpoint_note() -> str:
+    url = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    return f" at {url}" if url else ""
+
+
+def storage_error(url: str, e: BaseException) -> DatasetError:
+    """A one-line DatasetError for a failure of the object store behind `url` (credentials, endpoint, bucket)."""
+    text = " ".join(f"{type(e).__name__}: {e}".split())[:200]
+    if isinstance(e, PermissionError) or "403" in text or "AccessDenied" in text or "InvalidAccessKeyId" in text:
+        return DatasetError(f"the object store refused access to {url} ({text}): check the credentials "
+                            "(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_PROFILE or fsspec storage options, "
+                            "see docs/storage.md)")
+    return DatasetError(f"cannot use {url}{_endpoint_note()} ({text}): check the endpoint (AWS_ENDPOINT_URL) "
+                        "and that the server is running")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from crl.datasets.ids import DatasetId
+from crl.datasets.lease import KEEPER, claim_rel, describe
 from crl.datasets.location import Location
 from crl.datasets.manifest import MANIFEST, build_manifest, now_iso
 from crl.datasets.writer import DEFAULT_SHARD_ROWS, ShardWriter
@@ -34,6 +35,8 @@ class Staging:
         self.loc = loc
         self.id = dsid
         self.rel = staging_rel(dsid)
+        self.token: str | None = None
+        """The lease token when this process claimed or resumed the version (None when attached)."""
         try:
             self.info: dict[str, Any] = loc.read_json(f"{self.rel}/{STAGING_INFO}")
         except FileNotFoundError:
@@ -100,6 +103,7 @@ class Staging:
         from crl import code_version
 
         final = version_rel(self.id)
+        self._check_lease()
         if self.loc.exists(f"{final}/{MANIFEST}") or self.loc.exists(final):
             raise DatasetError(f"{self.id} already exists; committed versions are immutable")
         if self.incomplete_shards():
@@ -131,9 +135,29 @@ class Staging:
             self.loc.remove_file(f"{final}/{r['path'][: -len('.zarr')]}.json")
         self.loc.remove_file(f"{final}/{STAGING_INFO}")
         self.loc.make_read_only(final)
+        self._release()
         return manifest
 
     def abort(self) -> None:
-        """Delete the staging folder and everything written into it."""
+        """Delete the staging folder and everything written into it, and give up the version's claim."""
         if self.loc.exists(self.rel):
             self.loc.remove_tree(self.rel)
+        if self.token is not None:
+            self.loc.remove_file(claim_rel(self.id.full_name, self.id.version))
+        self._release()
+
+    def _check_lease(self) -> None:
+        """Refuse to publish when another writer took the version over (this one was presumed gone)."""
+        if self.token is None:
+            return
+        try:
+            lease = self.loc.read_json(claim_rel(self.id.full_name, self.id.version))
+        except FileNotFoundError:
+            lease = {}
+        if lease.get("token") != self.token:
+            raise DatasetError(f"{self.id} was taken over by {describe(lease)} (this writer's lease went stale); "
+                               "not publishing it")
+
+    def _release(self) -> None:
+        if self.token is not None:
+            KEEPER.release(self.loc, claim_rel(self.id.full_name, self.id.version))

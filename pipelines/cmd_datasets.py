@@ -51,8 +51,10 @@ def list_cmd(ctx: click.Context, show_all: bool) -> int:
     for st in staged:
         done = st.completed().values()
         nbytes = sum(r["bytes"] for r in st.shard_records())
+        state, who = store.writer_status(str(st.id))
+        note = f"being written by {who}" if state == "live" else "writer gone: resume it or rm it"
         rows.append((f"{st.id} (staging)", str(sum(d["episodes"] for d in done)), str(sum(d["rows"] for d in done)),
-                     human_bytes(nbytes), str(st.env_spec.get("name", "?")), st.info.get("started", "?"), ""))
+                     human_bytes(nbytes), str(st.env_spec.get("name", "?")), st.info.get("started", "?"), note))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
@@ -122,18 +124,21 @@ def verify_cmd(ctx: click.Context, dataset_id: str, scheduler: str | None) -> in
 @click.argument("dataset_id")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--force", is_flag=True, help="Remove even a version that splits read their data from (they then "
-              "cannot be read until it is restored).")
+              "cannot be read until it is restored), or a staging version whose lease says its writer is alive.")
 @click.pass_context
 def rm_cmd(ctx: click.Context, dataset_id: str, yes: bool, force: bool) -> None:
     """Delete a committed version (or an unfinished staging version) of DATASET_ID.
 
-    A version that splits depend on is refused (naming them) unless --force."""
+    A version that splits depend on, and a staging version another live writer is writing, are refused (naming
+    them) unless --force."""
     store = get_store(ctx)
     dsid = parse_id(dataset_id)
     if not store.exists(dataset_id) and dsid.version not in store.staging_versions(dsid.full_name):
         store.remove(dataset_id)  # raises the unknown-dataset error
     committed = store.exists(dataset_id)
     what = "version" if committed else "unfinished staging version"
+    if not committed and not force and store.writer_status(dataset_id)[0] == "live":
+        store.remove(dataset_id)  # raises the refusal naming the live writer
     deps = store.dependents(dataset_id) if committed else []
     if deps and not force:
         store.remove(dataset_id)  # raises the refusal naming the splits

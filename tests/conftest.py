@@ -14,6 +14,8 @@ from crl.pipelines.collect import CollectConfig
 
 enable_compile_cache()
 
+pytest_plugins = ["s3_server"]  # the real S3-API server fixtures (tests/s3_server.py)
+
 # The one tiny online trainer of the test suite (4 envs x 10 steps, episodes of 30, batch 16, 2 SGD steps, replay
 # 400, depth 4, width 32, repr 8; trained on the task env itself, as a CRL collector is). Every file that trains
 # online or collects with a CRL policy uses these shapes (changing only seeds, budgets and the eval/checkpoint
