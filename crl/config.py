@@ -37,7 +37,8 @@ class AgentConfig:
     activation: str = "swish"
     """Hidden activation: 'swish' (paper) or 'relu'."""
     energy: str = "l2"
-    """Critic energy: 'l2' = -||phi - psi||_2 (paper) or 'dot' = phi . psi."""
+    """Critic energy: 'l2' = -||phi - psi||_2 (paper), 'dot' = phi . psi, or 'mrn' = minus the Metric Residual
+    Network quasimetric (Liu et al. 2023; the critic distance of temporal metric distillation), a stitching lever."""
     symmetric_infonce: bool = False
     """Add the backward (column-wise) InfoNCE term."""
     logsumexp_penalty: float = 0.1
@@ -73,6 +74,9 @@ class AgentConfig:
             raise ConfigError(f"activation={self.activation!r} unknown; use one of {sorted(ACTIVATIONS)}")
         if self.energy not in ENERGIES:
             raise ConfigError(f"energy={self.energy!r} unknown; use one of {list(ENERGIES)}")
+        if self.energy == "mrn" and self.repr_dim < 2:
+            raise ConfigError(f"energy='mrn' splits the representation in two halves: repr_dim={self.repr_dim} "
+                              f"must be >= 2 (e.g. 64)")
         for name in ("width", "repr_dim"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 1 (paper: width 256, repr_dim 64)")
