@@ -12,7 +12,12 @@ import jax.numpy as jnp
 
 from crl.errors import ConfigError
 
-ENERGIES = ("l2", "dot")
+ENERGIES = ("l2", "dot", "mrn")
+"""Critic energies f(phi, psi): 'l2' = -||phi - psi||_2 (the paper), 'dot' = phi . psi, 'mrn' = minus the Metric
+Residual Network quasimetric (Liu et al. 2023, "Metric Residual Networks for Sample Efficient Goal-Conditioned
+RL"; the critic distance of temporal metric distillation, Myers et al. 2025): an L2 distance on the first half of
+the representation plus max_k relu(phi_k - psi_k) on the second half, which obeys the triangle inequality and
+need not be symmetric, the structure that lets a distance compose short segments into long paths (stitching)."""
 _EPS = 1e-8
 
 
@@ -21,8 +26,19 @@ def safe_sqrt(x: jax.Array) -> jax.Array:
     return jnp.sqrt(jnp.maximum(x, _EPS))
 
 
+def _mrn_split(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The symmetric (first half) and asymmetric (second half) parts of an MRN representation."""
+    h = x.shape[-1] // 2
+    return x[..., :h], x[..., h:]
+
+
 def pairwise_logits(phi: jax.Array, psi: jax.Array, energy: str = "l2") -> jax.Array:
-    """[B, d], [B, d] -> [B, B] logits f(s_i, a_i, g_j): -||phi_i - psi_j||_2 (l2) or phi_i . psi_j (dot)."""
+    """[B, d], [B, d] -> [B, B] logits f(s_i, a_i, g_j): -||phi_i - psi_j||_2 (l2), phi_i . psi_j (dot) or minus
+    the MRN quasimetric (mrn, see ENERGIES)."""
+    if energy == "mrn":
+        (ps, pa), (gs, ga) = _mrn_split(phi), _mrn_split(psi)
+        asym = jnp.max(jax.nn.relu(pa[:, None, :] - ga[None, :, :]), axis=-1)
+        return pairwise_logits(ps, gs, "l2") - asym
     dots = phi @ psi.T
     if energy == "dot":
         return dots
@@ -36,6 +52,9 @@ def paired_energy(phi: jax.Array, psi: jax.Array, energy: str = "l2") -> jax.Arr
     """[B, d], [B, d] -> [B]: the diagonal f(s_i, a_i, g_i) only (the actor's Q)."""
     if energy == "dot":
         return jnp.sum(phi * psi, axis=-1)
+    if energy == "mrn":
+        (ps, pa), (gs, ga) = _mrn_split(phi), _mrn_split(psi)
+        return paired_energy(ps, gs, "l2") - jnp.max(jax.nn.relu(pa - ga), axis=-1)
     if energy != "l2":
         raise ConfigError(f"energy={energy!r} unknown; use one of {ENERGIES}")
     return -safe_sqrt(jnp.sum((phi - psi) ** 2, axis=-1))

@@ -46,6 +46,9 @@ class OfflineConfig(NestedConfig):
     """Evaluate every this many epochs (and at the end)."""
     num_eval_envs: int = 64
     """Evaluation episodes per evaluation (the env's own task; goals cycle through the goal cells)."""
+    ogbench_episodes: int = 10
+    """On an OGBench dataset (generated or imported): episodes per task of OGBench's 5-task protocol at each
+    evaluation (crl.ogbench_tasks; OGBench's tables use 50, its default is 20; `crl-eval goals` runs the final one)."""
     split_episodes_per_pair: int = 1
     """On a split: episodes per (start cell, goal cell) task in the per-distance evaluation (0 = skip it)."""
     checkpoint_every: int = 10
@@ -68,7 +71,7 @@ class OfflineConfig(NestedConfig):
         self.learner.validate()
         if not self.dataset:
             raise ConfigError("no dataset: pass --dataset NAMESPACE/NAME-vN (see `crl-data list`)")
-        for name in ("total_sgd_steps", "eval_every", "checkpoint_every", "num_eval_envs"):
+        for name in ("total_sgd_steps", "eval_every", "checkpoint_every", "num_eval_envs", "ogbench_episodes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 1")
         if self.window < 0 or self.split_episodes_per_pair < 0:
@@ -105,7 +108,7 @@ class OfflineRunner:
     """An offline run for crl.loop.drive: epochs of SGD on dataset windows, counted in SGD steps."""
 
     kind = "offline"
-    resumable_changes = ("total_sgd_steps", "eval_every", "checkpoint_every", "num_eval_envs")
+    resumable_changes = ("total_sgd_steps", "eval_every", "checkpoint_every", "num_eval_envs", "ogbench_episodes")
     rate_name, x_axis = "sgd_steps_per_s", "sgd_steps"
 
     def __init__(self, config: OfflineConfig, store: Any = None, env: Any | None = None) -> None:
@@ -118,7 +121,8 @@ class OfflineRunner:
         self.manifest = self.store.manifest(config.dataset)
         spec = self.reader.env_spec
         self.sizes = (int(spec["state_size"]), int(spec["action_size"]), int(spec["goal_size"]))
-        self.env = env if env is not None else self._eval_env(spec)
+        self.ogbench = self._ogbench_tasks(spec) if env is None else None
+        self.env = env if env is not None or self.ogbench is not None else self._eval_env(spec)
         self.env_spec = self.env.spec.to_dict() if self.env is not None else dict(spec)
         self.learner = Learner(config.learner, *self.sizes)
         lc = config.learner
@@ -135,6 +139,8 @@ class OfflineRunner:
         self.tasks = self._split_tasks()
         self._epoch = jax.jit(self._epoch_fn, compiler_options=cpu_compiler_options())
         self._evaluate = jax.jit(self._evaluate_fn) if self.env is not None else None
+        self._policy = jax.jit(lambda params, obs: self.learner.agent.policy(
+            params, obs, jax.random.PRNGKey(0), deterministic=True))
 
     # ---- env and tasks -----------------------------------------------------------------------------------------
     def _eval_env(self, spec: dict[str, Any]) -> Any:
@@ -157,6 +163,23 @@ class OfflineRunner:
             import warnings
 
             warnings.warn(f"{c.dataset}: training without evaluation ({e})", stacklevel=2)
+            return None
+
+    def _ogbench_tasks(self, spec: dict[str, Any]) -> Any:
+        """OGBench's 5-task evaluator when the data come from OGBench (generated or imported) and no other env is
+        asked for; None otherwise. Without the `ogbench` extra: a warning and no evaluation."""
+        c = self.config
+        if c.eval_env or spec.get("family") != "ogbench":
+            return None
+        from crl.errors import CrlError
+        from crl.ogbench_tasks import TaskEvaluator
+
+        try:
+            return TaskEvaluator(str(spec["name"]), list(spec.get("goal_indices") or [0, 1]), c.ogbench_episodes)
+        except CrlError as e:
+            import warnings
+
+            warnings.warn(f"{c.dataset}: training without OGBench's evaluation ({e})", stacklevel=2)
             return None
 
     def _split_tasks(self) -> dict[str, Any] | None:
@@ -191,6 +214,10 @@ class OfflineRunner:
         return goal_means(evaluate_goals(self.env, self.learner.act(state.learner), key, self.config.num_eval_envs))
 
     def evaluate(self, state: OfflineState, key: jax.Array) -> dict[str, Any] | None:
+        if self.ogbench is not None:  # OGBench's protocol in its own gym env (host-side, lockstep copies)
+            params = Learner.eval_params(state.learner)
+            seed = int(jax.random.randint(key, (), 0, 2**31 - 1))
+            return self.ogbench(lambda x: self._policy(params, x), seed)
         if self._evaluate is None:
             return None
         out = dict(self._evaluate(state, key))

@@ -9,6 +9,7 @@ success/reward follow from it with the success threshold. Episodes end by the ti
 
 from __future__ import annotations
 
+import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ import numpy as np
 
 from crl.datasets.importing import imported_spec, success_labels, write_version
 from crl.datasets.store import DatasetStore
-from crl.errors import DatasetError
+from crl.errors import CrlError, DatasetError
 
 REQUIRED = ("observations", "actions", "terminals")
 
@@ -88,6 +89,76 @@ def _episodes(
         }
 
 
+_LOCOMAZE = re.compile(r"^(?P<base>(?:point|ant|humanoid)maze-(?:medium|large|giant|teleport|arena)"
+                       r"(?:-(?:navigate|stitch|explore|stitch-\w+))?)(?P<version>-v\d+)?$")
+
+
+def normalise_env_name(name: str) -> str:
+    """An env name (or file stem) as the `ogbench:` name OGBench's protocol accepts: for a locomaze dataset name,
+    'ogbench:' prefixed, '-val' dropped and '-v0' added when it has no version ('pointmaze-medium-navigate' ->
+    'ogbench:pointmaze-medium-navigate-v0'); any other name is kept (a bare file stem gets the 'ogbench:' prefix)."""
+    bare = name.removeprefix("ogbench:").removesuffix("-val")
+    m = _LOCOMAZE.match(bare)
+    if m is None:
+        return name if ":" in name else f"ogbench:{bare}"
+    return f"ogbench:{bare if m['version'] else bare + '-v0'}"
+
+
+def maze_layout(env_name: str) -> dict[str, Any] | None:
+    """The OGBench maze record (map, cell size, offset, crl layout text) of a locomaze env name, or None when the
+    name is no locomaze or `ogbench` is not installed (the import then records the layout as unknown)."""
+    from crl.ogbench_tasks import env_id
+
+    try:
+        gid = env_id(env_name)
+    except CrlError:
+        return None
+    try:
+        from crl.datasets.ogbench_gen import ogbench_layout
+
+        return ogbench_layout(gid)
+    except CrlError:
+        return None
+
+
+def ogbench_spec(env_name: str, data: dict[str, np.ndarray], goal_indices: tuple[int, ...], threshold: float,
+                 layout: dict[str, Any] | None) -> dict[str, Any]:
+    """The env spec of OGBench data, the same for generated and imported data of one env: family 'ogbench', the
+    OGBench env name, and (when known) the maze layout: OGBench's map / unit / offset under 'ogbench_maze' and the
+    crl layout text + cell size that `crl-data split stitch` reads."""
+    ends = np.flatnonzero(data["terminals"] == 1)
+    lengths = np.diff(np.concatenate([[-1], ends])) - 1
+    spec = imported_spec(
+        env_name, state_size=data["observations"].shape[1], action_size=data["actions"].shape[1],
+        goal_size=len(goal_indices), goal_indices=goal_indices, nq=data.get("qpos", np.zeros((0, 0))).shape[1],
+        nv=data.get("qvel", np.zeros((0, 0))).shape[1], episode_length=int(lengths.max()),
+        success_threshold=threshold, family="ogbench")
+    if layout is not None:
+        from crl.ogbench_tasks import env_id
+
+        spec["gym_id"] = env_id(env_name)
+        spec["ogbench_maze"] = {k: layout[k] for k in ("maze_map", "maze_unit", "maze_offset")}
+        if "layout_text" in layout:
+            spec["layout"] = spec["gym_id"]
+            spec["layout_text"] = layout["layout_text"]
+            spec["config"] = {"cell_size": layout["maze_unit"]}
+    return spec
+
+
+def import_arrays(
+    store: DatasetStore, data: dict[str, np.ndarray], name: str, env_name: str, provenance: dict[str, Any],
+    layout: dict[str, Any] | None, goal_indices: tuple[int, ...] = (0, 1), success_threshold: float = 0.5,
+    parent: str | None = None, episodes_per_batch: int = 256,
+) -> dict[str, Any]:
+    """Write OGBench-layout arrays (rows as in OGBench's npz files) as the next version of `name`."""
+    obs_dim = data["observations"].shape[1]
+    if any(i >= obs_dim for i in goal_indices):
+        raise DatasetError(f"goal indices {goal_indices} out of range for {obs_dim}-dim observations")
+    spec = ogbench_spec(env_name, data, goal_indices, success_threshold, layout)
+    batches = _episodes(data, goal_indices, success_threshold, episodes_per_batch)
+    return write_version(store, name, spec, provenance, batches, parent=parent)
+
+
 def import_ogbench(
     store: DatasetStore,
     path: str | Path,
@@ -98,29 +169,20 @@ def import_ogbench(
     parent: str | None = None,
     episodes_per_batch: int = 256,
 ) -> dict[str, Any]:
-    """Import one OGBench npz as the next version of `name`; returns its manifest."""
+    """Import one OGBench npz as the next version of `name`; returns its manifest. The env name (default: the file
+    stem) is normalised to one OGBench's protocol accepts, and the maze layout is recorded when ogbench is
+    installed (as `crl-data generate ogbench` does)."""
     p = Path(path)
     data = load_npz(p)
-    obs_dim = data["observations"].shape[1]
-    if any(i >= obs_dim for i in goal_indices):
-        raise DatasetError(f"goal indices {goal_indices} out of range for {obs_dim}-dim observations")
-    ends = np.flatnonzero(data["terminals"] == 1)
-    lengths = np.diff(np.concatenate([[-1], ends])) - 1
     stem = p.name[: -len(".npz")] if p.name.endswith(".npz") else p.stem
-    spec = imported_spec(
-        env_name or f"ogbench:{stem.removesuffix('-val')}",
-        state_size=obs_dim, action_size=data["actions"].shape[1], goal_size=len(goal_indices),
-        goal_indices=goal_indices, nq=data.get("qpos", np.zeros((0, 0))).shape[1],
-        nv=data.get("qvel", np.zeros((0, 0))).shape[1], episode_length=int(lengths.max()),
-        success_threshold=success_threshold, family="ogbench",
-    )
+    env = normalise_env_name(env_name or stem)
     provenance = {
         "source": "ogbench", "file": p.name, "split": "val" if stem.endswith("-val") else "train",
         "rows_in_file": int(len(data["observations"])),
         "goals": "hindsight: desired_goal = final achieved goal of the episode",
     }
-    batches = _episodes(data, goal_indices, success_threshold, episodes_per_batch)
-    return write_version(store, name, spec, provenance, batches, parent=parent)
+    return import_arrays(store, data, name, env, provenance, maze_layout(env), goal_indices, success_threshold,
+                         parent, episodes_per_batch)
 
 
 def val_file(path: str | Path) -> Path | None:

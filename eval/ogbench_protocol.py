@@ -22,79 +22,32 @@ one-at-a-time loop; numbers depend on the seed and on `num_envs`).
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from crl.errors import CrlError
-
-PREFIX = "ogbench:"
-INSTALL_HINT = 'OGBench is not installed; install the extra: pip install -e ".[ogbench]"'
-DEFAULT_EPISODES = 20
-"""OGBench's `--eval_episodes` default (episodes per task)."""
-ORACLE_NOISE = 0.2
-"""Action noise of policy 'oracle' (OGBench's generator default): the noiseless expert can stick on a wall corner
-(1 of 20 medium-maze episodes did, at seed 0)."""
-
-_NAME = re.compile(r"^(?P<loco>point|ant|humanoid)maze-(?P<size>medium|large|giant|teleport)"
-                   r"(?:-(?P<kind>navigate|stitch|explore))?-v(?P<version>\d+)$")
-ENV_NAMES = tuple(f"{loco}maze-{size}-navigate-v0" for loco in ("point", "ant")
-                  for size in ("medium", "large", "giant", "teleport"))
-"""The state-based locomaze navigate datasets this protocol is documented for (stitch/explore and humanoidmaze
-names map onto the same envs and tasks)."""
-
-
-class OgbenchMissingError(CrlError):
-    """The optional `ogbench` package is not installed."""
-
-
-class OgbenchEnvError(CrlError):
-    """An `ogbench:` name this protocol does not know, or a policy that does not fit the env."""
-
-
-def is_ogbench(env: str | None) -> bool:
-    """True for `ogbench:...` env names (the goals command's branch)."""
-    return bool(env) and str(env).startswith(PREFIX)
-
-
-def require_ogbench() -> Any:
-    """Import ogbench (which registers its Gymnasium envs) or raise OgbenchMissingError with the install line."""
-    try:
-        import ogbench
-    except ImportError:
-        raise OgbenchMissingError(INSTALL_HINT) from None
-    return ogbench
-
-
-def env_id(name: str) -> str:
-    """'ogbench:pointmaze-medium-navigate-v0' (a dataset name, as `crl-data import ogbench` names the env) or
-    'ogbench:pointmaze-medium-v0' -> OGBench's Gymnasium id 'pointmaze-medium-v0'."""
-    bare = name[len(PREFIX):] if name.startswith(PREFIX) else name
-    m = _NAME.match(bare)
-    if m is None or (m["loco"] == "humanoid" and m["size"] == "teleport"):
-        raise OgbenchEnvError(f"{name!r} is not an OGBench state-based locomaze env; use e.g. "
-                              f"{', '.join(PREFIX + n for n in ENV_NAMES[:2])}, ... ({PREFIX}<point|ant>maze-"
-                              f"<medium|large|giant|teleport>-navigate-v0)")
-    return f"{m['loco']}maze-{m['size']}-v{m['version']}"
-
-
-def make_env(name: str, max_episode_steps: int | None = None) -> Any:
-    """OGBench's Gymnasium env for `name` (as `ogbench.make_env_and_datasets(..., env_only=True)` builds it)."""
-    require_ogbench()
-    import gymnasium
-
-    kw = {} if max_episode_steps is None else {"max_episode_steps": int(max_episode_steps)}
-    return gymnasium.make(env_id(name), **kw)
-
+from crl.ogbench_tasks import (  # noqa: F401  (re-exported: the protocol's names live in the core)
+    DEFAULT_EPISODES,
+    ENV_NAMES,
+    INSTALL_HINT,
+    ORACLE_NOISE,
+    PREFIX,
+    BatchAct,
+    GlobalNumpySeed,
+    OgbenchEnvError,
+    OgbenchMissingError,
+    _dist_version,
+    env_id,
+    is_ogbench,
+    make_env,
+    require_ogbench,
+    rollout_tasks,
+    wilson,
+)
 
 # ---- policies -------------------------------------------------------------------------------------------------------
-BatchAct = Callable[[np.ndarray, np.ndarray, list[Any]], np.ndarray]
-"""`act(obs [K, ob_dim], goals [K, goal_ob_dim], envs) -> actions [K, action_dim]` (envs: the K gym envs)."""
 
 
 @dataclass(frozen=True)
@@ -188,96 +141,6 @@ def make_policy(name: str, env: Any, seed: int = 0, step: int | None = None) -> 
 
 
 # ---- the protocol ---------------------------------------------------------------------------------------------------
-class _GlobalNumpySeed:
-    """Seed NumPy's global generator (OGBench draws its reset noise from it) and restore it on exit."""
-
-    def __init__(self, seed: int) -> None:
-        self.seed = seed
-
-    def __enter__(self) -> None:
-        self.saved = np.random.get_state()
-        np.random.seed(self.seed)
-
-    def __exit__(self, *exc: object) -> None:
-        np.random.set_state(self.saved)
-
-
-def wilson(successes: float, n: int, z: float = 1.959963984540054) -> list[float]:
-    """95% Wilson score interval of a success rate."""
-    if n <= 0:
-        return [math.nan, math.nan]
-    p = successes / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return [max(0.0, c - h), min(1.0, c + h)]
-
-
-def rollout_tasks(
-    envs: list[Any],
-    policy: OgbPolicy,
-    tasks: list[int],
-    episodes: int,
-    seed: int,
-    trace_every: int = 10,
-) -> list[dict[str, Any]]:
-    """Every (task, episode) pair, run in lockstep on `envs` (an env takes the next pair when its episode ends).
-
-    Returns one record per episode: task_id, success (final info['success']), steps, the first episode of each
-    task also with its x-y trace (every `trace_every` steps) for plots."""
-    queue = [(t, e) for t in tasks for e in range(episodes)]
-    k = len(envs)
-    ob_dim = int(np.prod(envs[0].observation_space.shape))
-    obs = np.zeros((k, ob_dim), np.float32)
-    goal_dim = int(np.prod(envs[0].unwrapped.get_ob().shape))  # state-based locomaze: the goal is an observation
-    goals = np.zeros((k, goal_dim), np.float32)
-    job: list[tuple[int, int] | None] = [None] * k
-    steps = np.zeros(k, np.int64)
-    traces: dict[int, list[list[float]]] = {}
-    out: list[dict[str, Any]] = []
-    first_reset = [True] * k
-
-    def start(i: int) -> None:
-        if not queue:
-            job[i] = None
-            return
-        job[i] = queue.pop(0)
-        kw: dict[str, Any] = {"options": {"task_id": job[i][0], "render_goal": False}}
-        if first_reset[i]:
-            kw["seed"] = seed + i
-            first_reset[i] = False
-        ob, info = envs[i].reset(**kw)
-        obs[i] = ob
-        goals[i] = np.asarray(info["goal"], np.float32).ravel()
-        steps[i] = 0
-        if job[i][1] == 0:
-            traces[job[i][0]] = [list(map(float, envs[i].unwrapped.get_xy()))]
-
-    with _GlobalNumpySeed(seed):
-        for i in range(k):
-            start(i)
-        while any(j is not None for j in job):
-            actions = np.clip(policy.act(obs, goals, envs), -1.0, 1.0)
-            for i in range(k):
-                if job[i] is None:
-                    continue
-                ob, _r, terminated, truncated, info = envs[i].step(actions[i])
-                obs[i] = ob
-                steps[i] += 1
-                task, ep = job[i]
-                if ep == 0 and (steps[i] % trace_every == 0 or terminated or truncated):
-                    traces[task].append(list(map(float, envs[i].unwrapped.get_xy())))
-                if terminated or truncated:
-                    rec: dict[str, Any] = {"task_id": task, "episode": ep, "success": float(info["success"]),
-                                           "steps": int(steps[i])}
-                    if ep == 0:
-                        rec["trace_xy"] = traces[task]
-                    out.append(rec)
-                    start(i)
-    out.sort(key=lambda r: (r["task_id"], r["episode"]))
-    return out
-
-
 def evaluate_ogbench(
     env_name: str,
     policy: str,
@@ -310,7 +173,7 @@ def evaluate_ogbench(
         if bad:
             raise OgbenchEnvError(f"task ids {bad} unknown; {gid} has tasks {all_tasks}")
         pol = make_policy(policy, envs[0], seed, step)
-        records = rollout_tasks(envs, pol, chosen, episodes, seed)
+        records = rollout_tasks(envs, pol.act, chosen, episodes, seed)
         limit = envs[0].spec.max_episode_steps
     finally:
         for e in envs:
@@ -345,20 +208,12 @@ def evaluate_ogbench(
         "maze_unit": float(u._maze_unit), "maze_offset": [float(u._offset_x), float(u._offset_y)],
     }
     if out_dir is not None:
+        from crl.eval.plots import safe_figure
+
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        plot_tasks(result, out / "ogbench_tasks.png")
-        result["images"] = ["ogbench_tasks.png"]
+        result["images"] = ["ogbench_tasks.png"] if safe_figure(plot_tasks, result, out / "ogbench_tasks.png") else []
     return result
-
-
-def _dist_version() -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("ogbench")
-    except PackageNotFoundError:
-        return None
 
 
 def plot_tasks(result: dict[str, Any], path: Path) -> None:
@@ -367,6 +222,8 @@ def plot_tasks(result: dict[str, Any], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from crl.eval.plots import error_bars
 
     maze = np.asarray(result["maze_map"])
     unit, (ox, oy) = result["maze_unit"], result["maze_offset"]
@@ -392,7 +249,7 @@ def plot_tasks(result: dict[str, Any], path: Path) -> None:
     s = np.array([r["success"] for r in result["tasks"]])
     lo = np.array([r["ci95"][0] for r in result["tasks"]])
     hi = np.array([r["ci95"][1] for r in result["tasks"]])
-    bx.bar(names, s, color=[colors(i % 10) for i in range(len(s))], yerr=[s - lo, hi - s], capsize=3)
+    bx.bar(names, s, color=[colors(i % 10) for i in range(len(s))], yerr=error_bars(s, lo, hi), capsize=3)
     bx.axhline(result["overall_success"], color="k", ls="--", lw=1, label=f"overall {result['overall_success']:.2f}")
     bx.set_ylim(0, 1.05)
     bx.set_ylabel("success")
@@ -435,11 +292,16 @@ def run_ogbench(
             out = Path("eval_results") / f"{policy}_{bare}"
     out_dir = Path(out)
     r = evaluate_ogbench(env, policy, DEFAULT_EPISODES if episodes is None else episodes, 0 if seed is None else seed,
-                         num_envs, max_episode_steps, None, step, out_dir)
+                         num_envs, max_episode_steps, None, step, None)
     r["code_version"] = code_version()
-    r["png"] = str(out_dir / "ogbench_tasks.png")
     r["json"] = str(out_dir / "goals.json")
-    write_json(out_dir, "goals", r)
+    write_json(out_dir, "goals", r)  # the results first: a figure never costs them
+    from crl.eval.plots import safe_figure
+
+    if safe_figure(plot_tasks, r, out_dir / "ogbench_tasks.png"):
+        r["png"] = str(out_dir / "ogbench_tasks.png")
+        r["images"] = ["ogbench_tasks.png"]
+        write_json(out_dir, "goals", r)
     return r
 
 

@@ -3,6 +3,8 @@ heatmap. Mazes are drawn with x (the row axis) running down, as the layout text 
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,24 @@ def _plt() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def error_bars(est: Any, lo: Any, hi: Any) -> np.ndarray:
+    """[2, n] non-negative error-bar lengths of intervals around estimates (matplotlib refuses negative ones: an
+    interval bound a rounding error past its estimate must not cost a figure)."""
+    est, lo, hi = (np.asarray(v, dtype=float) for v in (est, lo, hi))
+    return np.stack([np.clip(est - lo, 0.0, None), np.clip(hi - est, 0.0, None)])
+
+
+def safe_figure(draw: Callable[..., None], *args: Any) -> bool:
+    """Call a figure function; a failure is a warning, never an error (a figure must not cost a result: callers
+    write their results before drawing). Returns whether the figure was drawn."""
+    try:
+        draw(*args)
+        return True
+    except Exception as e:  # noqa: BLE001 - any plotting failure
+        warnings.warn(f"figure not drawn ({type(e).__name__}: {e}); the results are written", stacklevel=2)
+        return False
 
 
 def draw_walls(ax: Any, maze: Any) -> None:

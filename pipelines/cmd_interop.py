@@ -1,4 +1,4 @@
-"""`crl-data export minari` and `crl-data import minari | ogbench`."""
+"""`crl-data export minari`, `crl-data import minari | ogbench` and `crl-data generate ogbench`."""
 
 from __future__ import annotations
 
@@ -94,4 +94,44 @@ def import_ogbench_cmd(ctx: click.Context, file: str, name: str, goal_indices: s
         click.echo(mv["id"])
 
 
-COMMANDS = [export_group, import_group]
+@click.group("generate")
+def generate_group() -> None:
+    """Generate a dataset with another benchmark's own recipe."""
+
+
+@generate_group.command("ogbench")
+@click.argument("env")
+@click.option("--dataset", "name", default=None,
+              help="Target namespace/name (default ogbench/<env without -v0>); the next version is created.")
+@click.option("--episodes", type=int, default=None,
+              help="Episodes (default OGBench's: navigate 1000, stitch 5000).")
+@click.option("--episode-steps", type=int, default=None,
+              help="Steps per episode, rows in OGBench's layout (default OGBench's: navigate 1001, stitch 201).")
+@click.option("--noise", type=float, default=None, help="Gaussian action noise of the expert (default 0.5).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the whole dataset.")
+@click.pass_context
+def generate_ogbench_cmd(ctx: click.Context, env: str, name: str | None, episodes: int | None,
+                         episode_steps: int | None, noise: float | None, seed: int) -> None:
+    """Regenerate OGBench's point-maze dataset ENV (e.g. pointmaze-medium-navigate-v0) as OGBench's
+    data_gen_scripts/generate_locomaze.py does, in OGBench's own env (needs the `ogbench` extra); prints the id.
+
+    \b
+    Example (OGBench's pointmaze-medium-stitch-v0: 5000 episodes of 201 steps, ~1M rows):
+      crl-data generate ogbench pointmaze-medium-stitch-v0
+    """
+    from crl.datasets.ids import parse_name
+    from crl.datasets.ogbench_gen import generate, make_spec
+    from crl.ogbench_tasks import require_ogbench
+
+    spec = make_spec(env, episodes, episode_steps, noise, seed)
+    target = name or f"ogbench/{spec.dataset_name.rsplit('-v', 1)[0]}"
+    parse_name(target)
+    require_ogbench()
+    m = generate(get_store(ctx), spec, target)
+    click.echo(m["id"])
+    t = m["totals"]
+    click.echo(f"{t['episodes']} episodes, {t['transitions']} transitions of {spec.dataset_name} "
+               f"(seed {seed}, noise {spec.noise})", err=True)
+
+
+COMMANDS = [export_group, import_group, generate_group]
