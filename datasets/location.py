@@ -73,11 +73,16 @@ class Location:
             return
         bucket = self.base.split("/", 1)[0]
         try:
-            found = self.fs.exists(bucket)
+            try:
+                self.fs.ls(self.base, detail=False)  # a real request: refused credentials fail here
+                return
+            except FileNotFoundError:  # an empty prefix, or no bucket at all
+                found = self.fs.exists(bucket)
         except Exception as e:  # noqa: BLE001 - the backends raise many kinds
-            raise storage_error(self.url, e) from e
+            raise storage_error(self.url, e, self.storage_options) from e
         if not found:
-            raise DatasetError(f"bucket {bucket!r} of {self.url} does not exist{_endpoint_note()}: create it "
+            where = _endpoint_note(self.storage_options)
+            raise DatasetError(f"bucket {bucket!r} of {self.url} does not exist{where}: create it "
                                f"(e.g. `aws s3 mb {self.protocol}://{bucket}`) or fix --root / CRL_DATA_DIR")
 
     def path(self, rel: str) -> str:
@@ -107,8 +112,7 @@ class Location:
 
     def read_json(self, rel: str) -> Any:
         try:
-            with self.fs.open(self.path(rel), "rb") as f:
-                return json.loads(f.read().decode())
+            return json.loads(self.fs.cat_file(self.path(rel)).decode())  # one GET: no ETag check between reads
         except FileNotFoundError:
             raise
         except (ValueError, UnicodeDecodeError) as e:
@@ -170,10 +174,21 @@ class Location:
                 raise DatasetError(f"cannot publish {self.uri(dst)}: {e}") from e
             return
         files = sorted(self.fs.find(self.path(src)))
-        files.sort(key=lambda p: p.endswith("/manifest.json"))
-        for f in files:
-            self.fs.copy(f, self.path(dst) + f[len(self.path(src)):])
+        last = [f for f in files if f.endswith("/manifest.json")]
+        rest = [f for f in files if f not in last]
+        for batch in (rest, last):  # each batch copied concurrently (server-side copies)
+            if batch:
+                self.fs.copy(batch, [self.path(dst) + f[len(self.path(src)):] for f in batch])
         self.fs.rm(self.path(src), recursive=True)
+
+    def upload_tree(self, local_dir: str, rel: str) -> None:
+        """Upload every file under local folder `local_dir` to folder `rel` (concurrently on object stores)."""
+        base = Path(local_dir)
+        files = sorted(p for p in base.rglob("*") if p.is_file())
+        if self.local:
+            shutil.copytree(base, self.path(rel), dirs_exist_ok=True)
+            return
+        self.fs.put([str(p) for p in files], [self.path(f"{rel}/{p.relative_to(base).as_posix()}") for p in files])
 
     def remove_tree(self, rel: str) -> None:
         p = self.path(rel)
@@ -199,9 +214,13 @@ class Location:
         root = self.path(rel).rstrip("/")
         h = hashlib.sha256()
         total = 0
-        for f in sorted(self.fs.find(root)):
+        files = sorted(self.fs.find(root))
+        fetched = {} if self.local else self.fs.cat(files, on_error="raise")  # one concurrent batch
+        if not isinstance(fetched, dict):  # a single file: fsspec returns its bytes
+            fetched = {files[0]: fetched}
+        for f in files:
             relname = f[len(root) + 1:]
-            data = self.fs.cat_file(f)
+            data = self.fs.cat_file(f) if self.local else fetched[f]
             h.update(relname.encode() + b"\0" + len(data).to_bytes(8, "little"))
             h.update(data)
             total += len(data)
@@ -224,17 +243,19 @@ class Location:
                                                  read_only=read_only)
 
 
-def _endpoint_note() -> str:
-    url = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+def _endpoint_note(options: dict[str, Any] | None = None) -> str:
+    options = options or {}
+    url = (options.get("endpoint_url") or options.get("client_kwargs", {}).get("endpoint_url")
+           or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"))
     return f" at {url}" if url else ""
 
 
-def storage_error(url: str, e: BaseException) -> DatasetError:
+def storage_error(url: str, e: BaseException, options: dict[str, Any] | None = None) -> DatasetError:
     """A one-line DatasetError for a failure of the object store behind `url` (credentials, endpoint, bucket)."""
     text = " ".join(f"{type(e).__name__}: {e}".split())[:200]
     if isinstance(e, PermissionError) or "403" in text or "AccessDenied" in text or "InvalidAccessKeyId" in text:
         return DatasetError(f"the object store refused access to {url} ({text}): check the credentials "
                             "(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_PROFILE or fsspec storage options, "
                             "see docs/storage.md)")
-    return DatasetError(f"cannot use {url}{_endpoint_note()} ({text}): check the endpoint (AWS_ENDPOINT_URL) "
+    return DatasetError(f"cannot use {url}{_endpoint_note(options)} ({text}): check the endpoint (AWS_ENDPOINT_URL) "
                         "and that the server is running")

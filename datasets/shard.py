@@ -47,6 +47,16 @@ def write_shard(
     The record (rows, episodes, first/last episode id, bytes, sha256) is what the manifest lists.
     Nothing time- or host-dependent goes into the shard, so equal data gives an equal hash.
     """
+    if not loc.local:  # encode and hash on local disk, then upload every file at once (one request each, in
+        # parallel): zarr's one-array-at-a-time writes cost a round trip per object on an object store
+        import tempfile
+
+        from crl.datasets.location import Location
+
+        with tempfile.TemporaryDirectory(prefix="crl-shard-") as tmp:
+            record = write_shard(Location(tmp), "shard", batch, compression, chunk_rows, threads)
+            loc.upload_tree(f"{tmp}/shard", rel)
+        return record
     offsets = batch[OFFSETS]
     rows, episodes = int(offsets[-1]), int(offsets.size - 1)
     codecs = compressors(compression)

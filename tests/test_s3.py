@@ -1,0 +1,120 @@
+"""The dataset store on a real S3-API server (moto over HTTP, s3fs): every `crl-data` command against `s3://`,
+damage to objects named by verify, and wrong credentials / a missing bucket as one-line errors (exit 2)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import console_script
+from s3_server import S3Server
+from test_eval_split import _parent
+from test_ogbench import write_ogbench_npz
+
+from crl.datasets import DatasetStore
+from crl.datasets.synthetic import episode_batch, synthetic_spec
+from crl.errors import DatasetError
+from crl.pipelines.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exc:
+        main(list(argv))
+    out = capsys.readouterr()
+    return int(exc.value.code or 0), out.out, out.err
+
+
+def keys(server: S3Server, prefix: str) -> list[str]:
+    """Every object key under `prefix` in the test bucket (boto3 directly, not through the store)."""
+    pages = server.client().get_paginator("list_objects_v2").paginate(Bucket=server.bucket, Prefix=prefix)
+    return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+
+
+def test_every_data_command_on_s3(s3_root: str, s3_server: S3Server, tmp_path: Path,
+                                  capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    store = DatasetStore(s3_root)
+    parent = _parent(store)
+    assert parent == "test/u-walk-v0"
+    prefix = s3_root.split("/", 3)[3]
+    assert f"{prefix}/test/u-walk/v0/manifest.json" in keys(s3_server, prefix)  # really in the bucket
+
+    code, out, _ = run(capsys, "list")
+    assert code == 0 and out.splitlines()[1].split()[:3] == ["test/u-walk-v0", "1", "30"]
+    code, out, _ = run(capsys, "show", parent)
+    assert code == 0 and "30 transitions" in out
+    code, out, _ = run(capsys, "verify", parent)
+    assert code == 0 and out.startswith("OK test/u-walk-v0")
+    code, out, err = run(capsys, "split", "stitch", parent, "--max-cells", "2")
+    assert code == 0 and out.strip() == "test/u-walk-stitch2-v0", err
+    code, out, _ = run(capsys, "verify", "test/u-walk-stitch2-v0")
+    assert code == 0 and "1 parent" in out
+    split = store.open("test/u-walk-stitch2-v0")
+    assert split.num_episodes >= 2 and split.load(["observation"])["observation"].shape[1] == 4
+
+    code, out, err = run(capsys, "export", "minari", parent, "--minari-id", "s3test/walk-v0")
+    assert code == 0, err
+    code, out, err = run(capsys, "import", "minari", "s3test/walk-v0", "--dataset", "test/back")
+    assert code == 0 and out.strip() == "test/back-v0", err
+    a, b = store.open(parent).load(["observation", "action"]), store.open("test/back-v0").load(["observation",
+                                                                                                  "action"])
+    np.testing.assert_array_equal(a["observation"], b["observation"])
+    write_ogbench_npz(tmp_path / "o.npz", [6, 9])
+    code, out, err = run(capsys, "import", "ogbench", str(tmp_path / "o.npz"), "--dataset", "ogb/o")
+    assert code == 0 and out.strip() == "ogb/o-v0", err
+    assert store.open("ogb/o-v0").num_transitions == 15
+
+    code, _, err = run(capsys, "rm", "--yes", parent)
+    assert code == 2 and "test/u-walk-stitch2-v0" in err  # the split reads from it
+    for did in ("test/u-walk-stitch2-v0", parent, "test/back-v0", "ogb/o-v0"):
+        assert run(capsys, "rm", "--yes", did)[0] == 0
+    assert store.ids() == []
+    assert [k for k in keys(s3_server, prefix) if "/.claim-" not in k] == []
+
+
+def test_verify_names_a_deleted_and_a_rewritten_object(s3_root: str, s3_server: S3Server,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    st = DatasetStore(s3_root).begin("test/dmg", synthetic_spec())
+    with st.writer("w0", shard_rows=60) as w:
+        w.append(episode_batch([50, 60, 40], seed=3))
+    m = st.commit()
+    assert [s["path"] for s in m["shards"]] == ["shards/w0-000000.zarr", "shards/w0-000001.zarr",
+                                                "shards/w0-000002.zarr"]
+    prefix = s3_root.split("/", 3)[3] + "/test/dmg/v0/shards"
+    client = s3_server.client()
+    gone = next(k for k in keys(s3_server, f"{prefix}/w0-000000.zarr/observation/c/"))
+    client.delete_object(Bucket=s3_server.bucket, Key=gone)
+    changed = next(k for k in keys(s3_server, f"{prefix}/w0-000002.zarr/action/c/"))
+    body = bytearray(client.get_object(Bucket=s3_server.bucket, Key=changed)["Body"].read())
+    body[-1] ^= 0xFF
+    client.put_object(Bucket=s3_server.bucket, Key=changed, Body=bytes(body))
+    code, out, _ = run(capsys, "verify", "test/dmg-v0")
+    bad = [line.split()[2].rstrip(":") for line in out.splitlines() if line.startswith("MISMATCH")]
+    assert code == 1 and bad == ["shards/w0-000000.zarr", "shards/w0-000002.zarr"]
+    assert "FAILED (2 of 3 checks)" in out
+
+
+@pytest.mark.parametrize("change, needle", [
+    ({"AWS_SECRET_ACCESS_KEY": "not-the-secret"}, "refused access"),
+    ({"AWS_ACCESS_KEY_ID": "AKIANOSUCHKEY0000000"}, "refused access"),
+    ({"CRL_DATA_DIR": "s3://no-such-bucket/crl"}, "bucket 'no-such-bucket' of s3://no-such-bucket/crl does not exist"),
+])
+def test_wrong_credentials_and_missing_bucket_are_one_line(s3_root: str, s3_server: S3Server, tmp_path: Path,
+                                                           change: dict[str, str], needle: str) -> None:
+    write_ogbench_npz(tmp_path / "o.npz", [6])
+    env = {**os.environ, "CRL_DATA_DIR": s3_root, **change}
+    argv = ["import", "ogbench", str(tmp_path / "o.npz"), "--dataset", "ogb/o"] if "bucket" in needle else ["list"]
+    p = subprocess.run([console_script("crl-data"), *argv], capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 2 and needle in p.stderr, p.stderr
+    assert p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
+    assert "no-such-bucket" not in [b["Name"] for b in s3_server.client().list_buckets()["Buckets"]]
+    assert keys(s3_server, s3_root.split("/", 3)[3]) == []  # nothing written
+
+
+def test_server_gone_is_one_line(s3_server: S3Server) -> None:
+    with pytest.raises(DatasetError, match="cannot use s3://crl-test/x at http://127.0.0.1:9"):
+        DatasetStore("s3://crl-test/x", storage_options={"endpoint_url": "http://127.0.0.1:9",
+                                                         "config_kwargs": {"retries": {"max_attempts": 1}}})
