@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Claim 1 (the paper's Figure 1): depth improves online goal reaching.
+# `crl-train online` on point_u4_maze (scaling-crl's 7x5 U4: an 11-cell corridor of diameter 10) at critic/actor
+# depths 4, 16 and 64 at width 128 (256 does not fit a CPU core at depth 64), everything else the cpu preset's; seeds 0-2 at depths 4 and 16, seeds 0-1 at depth 64.
+# Then one `crl-eval report` over the final runs (success, time at goal, curves against env steps and wall clock).
+#
+#   studies/claim1_depth.sh [--quick] [--core N] [--resume]
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+parse_study_args "$@"
+
+if [ "$QUICK" = 1 ]; then
+  # toy size: the test suite's tiny trainer shapes, two depths, one seed
+  RUNS_OF=("4:0" "8:0")
+  COMMON=(--env point_u4_maze --episode-length 30 --num-envs 4 --unroll-length 10 --batch-size 16 --sgd-steps 2
+          --replay-size 400 --min-replay-size 80 --total-env-steps 400 --eval-every 5 --num-eval-envs 4
+          --checkpoint-every 5 --width 32 --repr-dim 8)
+else
+  RUNS_OF=("4:0" "64:0" "16:0" "4:1" "16:1" "64:1" "4:2" "16:2")  # interleaved: every depth early
+  BUDGET="${CLAIM1_BUDGET:-640000}"
+  COMMON=(--env point_u4_maze --total-env-steps "$BUDGET" --width "${STUDY_WIDTH:-128}")
+fi
+
+dirs=()
+for spec in "${RUNS_OF[@]}"; do
+  depth="${spec%%:*}"; seed="${spec##*:}"
+  out="$RUNS/claim1/d$depth-s$seed"
+  run_step "$out" crl-train online "${COMMON[@]}" --depth "$depth" --seed "$seed" --no-progress
+  publish_run "$out" "$RESULTS/claim1/d$depth-s$seed"
+  dirs+=("$out")
+done
+
+# the comparison: one report over every run (evaluations cached in each run's eval_cache)
+once "$RUNS/claim1/report.done" crl-eval report "${dirs[@]}" --out "$RESULTS/claim1/report" \
+  --evaluators goals,geodesic --no-progress --title "Claim 1: depth vs online goal reaching (point_u4_maze)"
+python "$STUDY_ROOT/summarize.py" claim1 "$RESULTS/claim1"

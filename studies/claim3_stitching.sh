@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Claim 3 (the paper's stitching experiment, offline): trained only on (state, goal) pairs at most 3 maze cells
+# apart, do deeper critics reach goals 4-10 cells away?
+# An oracle-with-noise dataset on point_u4_maze (navigate goals), `crl-data split stitch --max-cells 3`, offline
+# learners at depths 4, 16 and 64 (seeds 0-2) on the split, then `crl-eval stitching` on the split's tasks:
+# success by start-goal BFS distance 1..10, the stitching distance, in- (<= 3) vs out-of-distribution (4..10) means.
+#
+#   studies/claim3_stitching.sh [--quick] [--core N] [--resume]
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+parse_study_args "$@"
+
+if [ "$QUICK" = 1 ]; then
+  COLLECT=(--env-steps 24000 --num-envs 32 --unroll-length 50 --episode-length 250)
+  RUNS_OF=("4:0" "8:0")
+  TRAIN=(--steps 20 --sgd-steps 10 --batch-size 32 --width 32 --repr-dim 8 --num-eval-envs 4
+         --split-episodes-per-pair 1)
+  EVAL=(--episodes-per-pair 1 --max-pairs-per-distance 2)
+else
+  COLLECT=(--env-steps "${CLAIM3_ENV_STEPS:-200000}" --num-envs 64 --unroll-length 50 --episode-length 250)
+  RUNS_OF=("4:0" "4:1" "4:2" "16:0" "16:1" "16:2" "64:0" "64:1" "64:2")
+  TRAIN=(--steps "${CLAIM3_STEPS:-4000}" --sgd-steps 500 --eval-every 4 --split-episodes-per-pair 2)
+  EVAL=(--episodes-per-pair 4)
+fi
+
+# 1. data: OGBench's noisy expert (BFS-waypoint oracle + Gaussian action noise), goals chained (navigate)
+once "$RUNS/claim3/collect.done" crl-data collect --env point_u4_maze --policy oracle --action-noise 0.2 \
+  --goal-schedule navigate "${COLLECT[@]}" --seed 0 --dataset study/u4-oracle --no-progress
+# 2. the stitching split: segments whose states are all within 3 cells of each other
+once "$RUNS/claim3/split.done" crl-data split stitch study/u4-oracle-v0 --max-cells 3
+SPLIT=study/u4-oracle-stitch3-v0
+crl-data show "$SPLIT" --json > "$RESULTS/claim3/split_manifest.json" 2>/dev/null || \
+  { mkdir -p "$RESULTS/claim3"; crl-data show "$SPLIT" --json > "$RESULTS/claim3/split_manifest.json"; }
+
+# 3. offline learners on the split, 4. stitching evaluation on the split's tasks
+dirs=()
+for spec in "${RUNS_OF[@]}"; do
+  depth="${spec%%:*}"; seed="${spec##*:}"
+  out="$RUNS/claim3/d$depth-s$seed"
+  run_step "$out" crl-train offline --dataset "$SPLIT" "${TRAIN[@]}" --depth "$depth" --seed "$seed" --no-progress
+  once "$out/eval/stitching.json" crl-eval stitching --policy "checkpoint:$out" --split "$SPLIT" "${EVAL[@]}" \
+    --out "$out/eval"
+  publish_run "$out" "$RESULTS/claim3/d$depth-s$seed"
+  dirs+=("$out")
+done
+
+once "$RUNS/claim3/report.done" crl-eval report "${dirs[@]}" --out "$RESULTS/claim3/report" \
+  --evaluators goals,geodesic --no-progress --title "Claim 3: stitching from pairs <= 3 cells apart (point_u4_maze)"
+python "$STUDY_ROOT/summarize.py" claim3 "$RESULTS/claim3"
