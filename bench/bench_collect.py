@@ -22,8 +22,9 @@ import jax
 from crl import enable_compile_cache
 from crl.datasets import DatasetStore
 from crl.envs import make
-from crl.pipelines.collect import CollectConfig, _Sink, build_source
+from crl.pipelines.collect import CollectConfig, build_source
 from crl.pipelines.episodes import EpisodeAssembler
+from crl.pipelines.sink import EpisodeSink
 
 
 def run_arm(source, env, state, epochs: int, staging=None) -> tuple[float, object]:
@@ -32,7 +33,7 @@ def run_arm(source, env, state, epochs: int, staging=None) -> tuple[float, objec
     if staging is not None:
         writer = staging.writer(f"b{time.monotonic_ns() % 10**9}", shard_rows=100_000)
         asm = EpisodeAssembler(source.num_envs, env.state_size, env.goal_indices)
-        sink = _Sink(asm, writer, 1, 0, 0)
+        sink = EpisodeSink(asm, writer, 1, 0, 0)
     t0 = time.perf_counter()
     for _ in range(epochs):
         state, _metrics, tr = source.step(state)

@@ -1,10 +1,11 @@
 """Checkpoints of any run (online, offline, fine-tune, collector): named items keyed by tree path, plus metadata.
 
-Layout: `<run>/checkpoints/<step>/{state, meta}` managed by an orbax CheckpointManager (it writes into a temporary
-folder and renames it when complete, so a half-written checkpoint is never picked up). `state` is a nested dict
-whose keys are the field names along each leaf's tree path (`learner/agent/params/actor/params/Dense_0/kernel`,
-`buffer/state`, ...), so a checkpoint can be read without knowing the flatten order of any class, and one part of
-it (the learner) without the rest. `meta` is JSON: format version, the run's kind, its config and env spec.
+Layout: `<run>/checkpoints/<step>/{state, meta, <extra items>}` managed by an orbax CheckpointManager (it writes
+into a temporary folder and renames it when complete, so a half-written checkpoint is never picked up). `state` is a
+nested dict whose keys are the field names along each leaf's tree path (`learner/agent/params/actor/params/Dense_0/
+kernel`, `buffer/state`, ...), so a checkpoint can be read without knowing the flatten order of any class, and one
+part of it (the learner) without the rest. `meta` is JSON: format version, the run's kind, its config and env spec.
+A run may add named items of its own (the collector: `pending`, its unfinished episodes as host arrays).
 
 This module depends on nothing in the training layer: `load_agent(run)` and `load_policy(run)` turn any run
 (whatever trained it) into an agent or a deterministic policy from its metadata alone.
@@ -98,12 +99,22 @@ def _uncommitted(value: Any, want: jax.ShapeDtypeStruct) -> jax.Array:
 
 
 # ---- save / restore --------------------------------------------------------------------------------------------
-def save(mngr: ocp.CheckpointManager, step: int, state: Any, meta: dict[str, Any]) -> None:
-    """Save a run state (path-keyed) and its metadata at `step`; waits until committed (atomic rename by orbax)."""
+def save(mngr: ocp.CheckpointManager, step: int, state: Any, meta: dict[str, Any],
+         items: dict[str, Any] | None = None) -> None:
+    """Save a run state (path-keyed), its metadata and any named extra `items` (pytrees of non-empty arrays) at
+    `step`; waits until committed (atomic rename by orbax)."""
     meta = {"format": FORMAT, **meta}
+    extra = {name: ocp.args.StandardSave(tree) for name, tree in (items or {}).items()}
     mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(pack_state(state)),
-                                            meta=ocp.args.JsonSave(meta)), force=True)
+                                            meta=ocp.args.JsonSave(meta), **extra), force=True)
     mngr.wait_until_finished()
+
+
+def read_items(mngr: ocp.CheckpointManager, step: int, names: tuple[str, ...]) -> dict[str, Any]:
+    """Named extra items of a checkpoint (as saved by `save(..., items=)`), as nested dicts of arrays."""
+    if not names:
+        return {}
+    return dict(mngr.restore(step, args=ocp.args.Composite(**{n: ocp.args.StandardRestore() for n in names})))
 
 
 def latest_step(mngr: ocp.CheckpointManager, step: int | None = None) -> int:
@@ -123,7 +134,29 @@ def read_meta(mngr: ocp.CheckpointManager, step: int | None = None) -> dict[str,
     if not (folder / "meta").exists():
         raise ConfigError(f"checkpoint {folder} was written by crl before 2026-12 (positional layout, format 1), "
                           f"which this version cannot read; retrain the run (or use crl at commit 0df151b)")
-    return mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+    meta = mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+    if "kind" not in meta and "next_seq" in meta:
+        meta = _legacy_collector_meta(mngr, step, meta)
+    return meta
+
+
+def _legacy_collector_meta(mngr: ocp.CheckpointManager, step: int, meta: dict[str, Any]) -> dict[str, Any]:
+    """The metadata of a collector checkpoint written before collectors ran under crl.loop.drive, in today's form.
+
+    Those kept the kind implicit, a training collector's config as an item of its own (`config`), a fixed policy's
+    description as `meta["source"]`, and no env spec (the config names the env). Their state and `pending` items
+    have today's layout, so only the metadata needs translating."""
+    folder = Path(mngr.directory) / str(step)
+    config = meta.get("source", {})
+    env_spec = None
+    if (folder / "config").exists():
+        from crl.config import TrainConfig
+        from crl.envs import make
+
+        config = mngr.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
+        tc = TrainConfig.from_dict(config)
+        env_spec = make(tc.env, **tc.env_kwargs()).spec.to_dict()
+    return {"kind": "collector", "config": config, "env_spec": env_spec, **meta}
 
 
 def restore(mngr: ocp.CheckpointManager, abstract: Any, step: int | None = None) -> Any:
@@ -176,7 +209,7 @@ def find_checkpoints(path: str | Path) -> Path:
     (`<dataset version>/collector/w0`; given the version folder, its first worker)."""
     p = Path(path).expanduser().absolute()
     workers = sorted((p / "collector").iterdir()) if (p / "collector").is_dir() else []
-    for cand in (p / "checkpoints", p, *workers):
+    for cand in (p / "checkpoints", p, *(w / "checkpoints" for w in workers)):
         if cand.is_dir() and any(c.name.isdigit() for c in cand.iterdir()):
             return cand
     raise ConfigError(f"no checkpoints under {p}; pass a run folder written by `crl-train` (online, offline, "
@@ -197,6 +230,16 @@ def _learner_config(meta: dict[str, Any]) -> Any:
     return LearnerConfig(agent=agent, **learner)
 
 
+def learner_config_of(path: str | Path) -> Any:
+    """The LearnerConfig a run's latest checkpoint was trained with (read from its metadata; no arrays loaded)."""
+    folder = find_checkpoints(path)
+    meta = read_meta(manager(None, folder=folder))
+    try:
+        return _learner_config(meta)
+    except TypeError as e:
+        raise ConfigError(f"checkpoints in {folder}: their config does not describe a learner ({e})") from None
+
+
 def load_agent(path: str | Path, step: int | None = None) -> LoadedAgent:
     """The agent, evaluation params and learner state of any run (latest checkpoint unless `step`), built from the
     checkpoint's metadata alone (no trainer, no replay restored)."""
@@ -205,16 +248,11 @@ def load_agent(path: str | Path, step: int | None = None) -> LoadedAgent:
     folder = find_checkpoints(path)
     mngr = manager(None, folder=folder)
     step = latest_step(mngr, step)
-    meta = dict(read_meta(mngr, step))
-    if "config" not in meta:  # a collector checkpoint keeps its source's config as an item of its own
-        meta["config"] = mngr.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
+    meta = read_meta(mngr, step)
     env_spec = meta.get("env_spec")
-    if env_spec is None:  # a collector checkpoint: its config names the env
-        from crl.config import TrainConfig
-        from crl.envs import make
-
-        tc = TrainConfig.from_dict(meta["config"])
-        env_spec = make(tc.env, **tc.env_kwargs()).spec.to_dict()
+    if env_spec is None:
+        raise ConfigError(f"checkpoint {folder}/{step} ({meta.get('kind')}) names no environment, so it holds no "
+                          f"policy to load")
     try:
         learner_cfg = _learner_config(meta)
     except TypeError as e:
@@ -226,7 +264,7 @@ def load_agent(path: str | Path, step: int | None = None) -> LoadedAgent:
         raise ConfigError(f"checkpoint {folder}/{step} holds no learner (items: {sorted(raw)})")
     ls = unpack_state(raw["learner"], abstract, f"checkpoint {folder}/{step}")
     run_dir = folder.parent if folder.name == "checkpoints" else folder
-    return LoadedAgent(learner.agent, Learner.eval_params(ls), env_spec, meta.get("kind", "collector"), step,
+    return LoadedAgent(learner.agent, Learner.eval_params(ls), env_spec, meta["kind"], step,
                        meta.get("config", {}), run_dir, ls)
 
 

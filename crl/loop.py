@@ -1,10 +1,12 @@
-"""The one driver loop every kind of training run uses (online, offline, fine-tune): logging, evaluation,
-checkpoints, resume, divergence, early stop and progress.
+"""The one driver loop every run of a learner uses (online, offline, fine-tune, and the collector): logging,
+evaluation, checkpoints, resume, divergence, early stop and progress.
 
-A run is described by a `Runner` (crl.train.OnlineRunner, crl.offline.OfflineRunner, crl.finetune): how to build
-its state, one (jitted) epoch, its evaluation, its counters. `drive` owns everything around the epochs:
-`<out>/config.json`, `metrics.jsonl` (one JSON record per epoch), `checkpoints/` (crl.checkpoint, with the run's
-kind, config and env spec as metadata), `learning_curve.png`.
+A run is described by a `Runner` (crl.train.OnlineRunner, crl.offline.OfflineRunner, crl.finetune,
+crl.pipelines.collect.CollectRunner): how to build its state, one (jitted) epoch, its evaluation, its counters.
+`drive` owns everything around the epochs: `<out>/config.json`, `metrics.jsonl` (one JSON record per epoch),
+`checkpoints/` (crl.checkpoint, with the run's kind, config and env spec as metadata), `learning_curve.png`.
+A runner that keeps host-side state between epochs (the collector's unfinished episodes and shard position) adds it
+to every checkpoint as named items through `CheckpointItems`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import math
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import jax
 
@@ -53,6 +55,22 @@ class Runner(Protocol):
     def counters(self, state: Any) -> dict[str, int]: ...
 
     def extra_config(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class CheckpointItems(Protocol):
+    """Optional part of a Runner: host-side state saved beside the device state in every checkpoint."""
+
+    item_names: tuple[str, ...]
+    """Names of the extra checkpoint items (crl.checkpoint.save's `items`)."""
+
+    def checkpoint_items(self, epoch: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Called right before the checkpoint of `epoch`: (named items, extra metadata fields)."""
+        ...
+
+    def resume_items(self, meta: dict[str, Any], items: dict[str, Any]) -> None:
+        """Called on resume, after the state is restored, with the checkpoint's metadata and named items."""
+        ...
 
 
 def check_resumable(kind: str, stored: dict[str, Any], given: dict[str, Any], allowed: tuple[str, ...]) -> None:
@@ -99,6 +117,8 @@ def drive(
         check_resumable(runner.kind, meta["config"], config.to_dict(), runner.resumable_changes)
         state = checkpoint.restore(mngr, runner.abstract_state())
         start = int(meta["epoch"])
+        if isinstance(runner, CheckpointItems):
+            runner.resume_items(meta, checkpoint.read_items(mngr, mngr.latest_step(), runner.item_names))
         kept = [r for r in read_jsonl(metrics_path) if r["epoch"] <= start]
         metrics_path.write_text("".join(json.dumps(r) + "\n" for r in kept))
         solved_streak = solved_streak_of(kept)  # a resumed run stops where the uninterrupted one would
@@ -154,7 +174,9 @@ def drive(
             append_jsonl(metrics_path, record)
             last = record
             if done % config.checkpoint_every == 0 or done == runner.num_epochs or stop:
-                checkpoint.save(mngr, done, state, {**meta, "epoch": done, **runner.counters(state)})
+                items, item_meta = runner.checkpoint_items(done) if isinstance(runner, CheckpointItems) else ({}, {})
+                checkpoint.save(mngr, done, state, {**meta, "epoch": done, **runner.counters(state), **item_meta},
+                                items)
                 t_prev = time.perf_counter()
             if "eval/success" in record:
                 plot_learning_curve(read_jsonl(metrics_path), out / "learning_curve.png", title, x=runner.x_axis)

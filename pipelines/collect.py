@@ -4,22 +4,16 @@ Every env step is recorded: the budget is rounded up to whole epochs (num_envs x
 and the episodes still running when it is spent are recorded too, cut there and marked as truncated, so a
 dataset's transitions equal the env steps collected.
 
-One worker = one source (a CRL agent training online, or a fixed policy) + one ShardWriter. The loop dispatches
-jitted epochs; each epoch's transitions are copied to the host asynchronously and handed to a sink thread that
-assembles whole episodes and appends them to the writer (which encodes and writes shards on its own thread), so
-device compute, device-to-host copies, episode assembly and shard I/O overlap, with bounded queues between them.
-
-Resume protocol: every `checkpoint_every` epochs the worker drains the sink, flushes the writer (all finished
-episodes are in complete shards), then saves ONE orbax checkpoint holding the source state, the unfinished episodes,
-and the shard sequence number reached. A resumed worker deletes its shards written after that checkpoint and
-continues from it; since everything is deterministic given the seed, nothing is lost or duplicated.
+One worker = one source (a CRL agent training online, or a fixed policy) + one ShardWriter, run by the driver every
+learner run uses (crl.loop.drive) as a `CollectRunner`: the driver dispatches jitted epochs, and the runner's
+per-epoch hook hands each epoch's transitions to a sink thread (crl.pipelines.sink) that assembles whole episodes
+and appends them to the writer, so device compute, device-to-host copies, episode assembly and shard I/O overlap.
+Checkpoints, resume and divergence are the driver's; see `CollectRunner` for what a collector adds to them.
 """
 
 from __future__ import annotations
 
 import json
-import queue
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,8 +22,9 @@ from typing import Any
 import jax
 import numpy as np
 
-from crl.errors import ConfigError, CrlError, DatasetError
+from crl.errors import ConfigError, DatasetError
 from crl.pipelines.episodes import EpisodeAssembler
+from crl.pipelines.sink import EpisodeSink
 from crl.pipelines.sources import CrlSource, PolicySource, PolicySpec
 
 CHECKPOINTS = "collector"
@@ -135,7 +130,7 @@ def build_source(config: CollectConfig, env: Any, seed: int, env_steps: int) -> 
     overrides: dict[str, Any] = dict(config.train_overrides)
     overrides.update(env=env.spec.name, num_envs=num_envs, unroll_length=unroll, total_env_steps=env_steps,
                      seed=seed, depth=config.collector_depth, checkpoint_every=config.checkpoint_every,
-                     eval_every=max(config.eval_every, 1),
+                     eval_every=max(config.eval_every, 1), stop_when_solved=0,
                      # the dataset records the training envs: they start where its env spec says, not anywhere
                      train_env_overrides={})
     if config.width is not None:
@@ -149,71 +144,6 @@ def build_source(config: CollectConfig, env: Any, seed: int, env_steps: int) -> 
         want = max(train_config.learner.batch_size, per_epoch * max(1, (env_steps // per_epoch) // 4))
         train_config = train_config.replace(min_replay_size=want)
     return CrlSource(train_config, env)
-
-
-def _episode_success(batch: dict[str, np.ndarray]) -> np.ndarray:
-    """Per episode: did any transition reach the goal."""
-    offsets = batch["episode_offsets"]
-    return np.maximum.reduceat(batch["success"].astype(np.int8), offsets[:-1]) > 0
-
-
-class _Sink:
-    """A thread turning device transition blocks into episodes appended to a ShardWriter (bounded queue)."""
-
-    def __init__(self, assembler: EpisodeAssembler, writer: Any, id_stride: int, id_offset: int, next_index: int):
-        self.assembler, self.writer = assembler, writer
-        self.id_stride, self.id_offset, self.next_index = id_stride, id_offset, next_index
-        self.episodes = self.successes = 0
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=2)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="crl-collect-sink", daemon=True)
-        self._thread.start()
-
-    def put(self, transitions: Any, last: bool = False) -> None:
-        """Queue one epoch's block; `last`: it ends the collection (running episodes are cut and recorded)."""
-        for leaf in jax.tree.leaves(transitions):
-            leaf.copy_to_host_async()
-        self._check()
-        self._queue.put((transitions, last))
-
-    def drain(self) -> None:
-        self._queue.join()
-        self._check()
-
-    def close(self) -> None:
-        self.drain()
-        self._queue.put(None)
-        self._thread.join()
-
-    def _check(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            try:
-                if item is None:
-                    return
-                if self._error is None:
-                    self._consume(jax.device_get(item[0]), item[1])
-            except BaseException as e:  # noqa: BLE001 - re-raised on the producer thread
-                self._error = e
-            finally:
-                self._queue.task_done()
-
-    def _consume(self, transitions: Any, last: bool) -> None:
-        batch = self.assembler.add(transitions, last=last)
-        if batch is None:
-            return
-        n_eps = len(batch["episode_offsets"]) - 1
-        # dataset episode ids: unique across workers, increasing within a worker, in order of completion
-        ids = self.id_offset + self.id_stride * np.arange(self.next_index, self.next_index + n_eps, dtype=np.int64)
-        batch["episode_id"] = np.repeat(ids, np.diff(batch["episode_offsets"]))
-        self.next_index += n_eps
-        self.episodes += n_eps
-        self.successes += int(_episode_success(batch).sum())
-        self.writer.append(batch)
 
 
 def worker_name(index: int) -> str:
@@ -242,95 +172,172 @@ def discard_worker_shards(staging: Any, worker: str, keep_below_seq: int) -> lis
     return gone
 
 
-def collect_worker(config: CollectConfig, staging: Any, index: int, env_steps: int,
-                   progress_every_s: float = 1.0) -> dict[str, Any]:
-    """Run worker `index` of a collection into `staging`; resumes from its own checkpoint when one exists.
+@dataclass(frozen=True)
+class PolicyRunConfig:
+    """The run config of a fixed-policy collector (what crl.loop.drive records and checks on resume)."""
 
-    Returns a summary (env steps, episodes, successes, shards, final checkpoint path, eval). Safe to call again
-    after a crash or as a Dask retry: it continues from its last checkpoint and rewrites nothing twice.
-    """
-    import orbax.checkpoint as ocp
+    source: dict[str, Any]
+    """The source's description (PolicySource.config_dict)."""
+    seed: int
+    checkpoint_every: int
+    eval_every: int = 1
+    """Fixed policies are never evaluated (CollectRunner.evaluate returns None)."""
 
-    from crl.checkpoint import manager, pack_state, unpack_state
-    from crl.envs import make
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.source)
 
-    config = config.validate()
-    worker = worker_name(index)
-    env = make(config.env, **config.env_overrides())
-    source = build_source(config, env, config.seed + index, env_steps)
-    per_epoch = source.num_envs * source.unroll_length
-    epochs = -(-env_steps // per_epoch)
-    assembler = EpisodeAssembler(source.num_envs, env.state_size, env.goal_indices)
-    ckpt_dir = checkpoint_root(staging, worker)
-    mngr = manager(ckpt_dir, max_to_keep=2)
-    abstract = jax.eval_shape(source.init, jax.random.PRNGKey(0))
 
-    start, next_index = 0, 0
-    if mngr.latest_step() is not None:
-        step = mngr.latest_step()
-        meta = mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
-        restored = mngr.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(pack_state(abstract)), pending=ocp.args.StandardRestore()))
-        state = unpack_state(restored["state"], abstract)
-        assembler.load_state_dict({k: np.asarray(v)[1:] for k, v in restored["pending"].items()})
-        start, next_index = int(meta["epoch"]), int(meta["next_episode_index"])
-        # non-zero only when resuming after the final checkpoint (the cut happens with the last epoch)
-        assembler.cut_episodes, assembler.cut_transitions = meta.get("cut_episodes", 0), meta.get("cut_transitions", 0)
-        discard_worker_shards(staging, worker, int(meta["next_seq"]))
-    else:
-        discard_worker_shards(staging, worker, 0)
-        state = source.init(jax.random.PRNGKey(config.seed + index))
+class CollectRunner:
+    """One collector worker as a run of crl.loop.drive: epochs of its source (a CRL agent training online, or a
+    fixed policy), whose per-epoch hook `record` hands every epoch's transitions to the sink (whole episodes into
+    the worker's ShardWriter).
 
-    writer = staging.writer(worker, shard_rows=config.shard_rows)
-    sink = _Sink(assembler, writer, config.workers, index, next_index)
-    progress_file = ckpt_dir / "progress.json"
-    eval_key = jax.random.PRNGKey(config.seed + index + 10_000)
-    last_eval: dict[str, float] = {}
-    t_start, t_report = time.perf_counter(), 0.0
+    Its checkpoints are a run's checkpoints (kind 'collector': the source's state, its config and env spec) plus the
+    named item `pending` (unfinished episodes) and the writer's position in the metadata; before each one the sink
+    is drained and the writer flushed, so all finished episodes are in complete shards. A resumed worker deletes
+    its shards written after that checkpoint and continues from it; everything is deterministic given the seed, so
+    nothing is lost or duplicated."""
 
-    def save(epoch: int) -> None:
-        sink.drain()
-        writer.flush()
-        meta = {"epoch": epoch, "next_seq": writer.next_seq, "next_episode_index": sink.next_index,
-                "env_steps": epoch * per_epoch, "worker": worker, "source": source.config_dict(),
-                "cut_episodes": assembler.cut_episodes, "cut_transitions": assembler.cut_transitions}
+    kind = "collector"
+    rate_name, x_axis = "env_steps_per_s", "env_steps"
+    resumable_changes = ("eval_every",)
+    item_names = ("pending",)
+
+    def __init__(self, config: CollectConfig, staging: Any, index: int, env_steps: int,
+                 run_dir: str | Path | None = None, progress_every_s: float = 1.0) -> None:
+        """Worker `index` with share `env_steps`; `run_dir`: its run folder (default: `checkpoint_root`)."""
+        from crl.envs import make
+
+        self.collect = config.validate()
+        self.staging, self.index, self.worker = staging, index, worker_name(index)
+        self.run_dir = Path(run_dir) if run_dir is not None else checkpoint_root(staging, self.worker)
+        env = make(config.env, **config.env_overrides())
+        self.source = build_source(config, env, config.seed + index, env_steps)
+        self.env_spec = env.spec.to_dict()
+        self.rate_units = self.per_epoch = self.source.num_envs * self.source.unroll_length
+        self.num_epochs = -(-env_steps // self.per_epoch)
+        if self.source.trains:
+            self.config: Any = self.source.config
+        else:
+            self.config = PolicyRunConfig(self.source.config_dict(), config.seed + index, config.checkpoint_every)
+        self.assembler = EpisodeAssembler(self.source.num_envs, env.state_size, env.goal_indices)
+        self.sink: EpisodeSink | None = None
+        self.writer: Any = None
+        self.epochs_done = 0
+        self.last_eval: dict[str, float] = {}
+        self.progress_every_s = progress_every_s
+        self._t_start = self._t_report = 0.0
+        self._start_epoch = 0
+
+    # ---- Runner
+    def init_state(self) -> Any:
+        discard_worker_shards(self.staging, self.worker, 0)
+        self._open(next_index=0)
+        return self.source.init(jax.random.PRNGKey(self.collect.seed + self.index))
+
+    def abstract_state(self) -> Any:
+        return jax.eval_shape(self.source.init, jax.random.PRNGKey(0))
+
+    def epoch(self, state: Any, index: int) -> tuple[Any, dict[str, jax.Array], Any]:
+        out = self.source.step(state)
+        self.epochs_done = index + 1
+        return out
+
+    def evaluate(self, state: Any, key: jax.Array) -> dict[str, Any] | None:
+        if not self.source.trains or not self.collect.eval_every:
+            return None
+        self.last_eval = {k: float(v) for k, v in self.source.evaluate(state, key).items()}
+        return self.last_eval
+
+    def counters(self, state: Any) -> dict[str, int]:
+        steps = {"env_steps": self.epochs_done * self.per_epoch}
+        return {**steps, "sgd_steps": int(state.sgd_steps)} if self.source.trains else steps
+
+    def extra_config(self) -> dict[str, Any]:
+        return {"worker": self.worker, "collect": asdict(self.collect)}
+
+    # ---- CheckpointItems
+    def checkpoint_items(self, epoch: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        assert self.sink is not None
+        self.sink.drain()
+        self.writer.flush()
         # orbax refuses zero-size arrays: every array gets one leading pad row, dropped on restore
         pending = {k: np.concatenate([np.zeros((1,) + v.shape[1:], v.dtype), v])
-                   for k, v in assembler.state_dict().items()}
-        items = {"state": ocp.args.StandardSave(pack_state(state)), "pending": ocp.args.StandardSave(pending),
-                 "meta": ocp.args.JsonSave(meta)}
-        if source.trains:
-            items["config"] = ocp.args.JsonSave(source.config_dict())
-        mngr.save(epoch, args=ocp.args.Composite(**items), force=True)
-        mngr.wait_until_finished()
+                   for k, v in self.assembler.state_dict().items()}
+        return {"pending": pending}, {
+            "next_seq": self.writer.next_seq, "next_episode_index": self.sink.next_index, "worker": self.worker,
+            "cut_episodes": self.assembler.cut_episodes, "cut_transitions": self.assembler.cut_transitions,
+            "eval": self.last_eval}
 
+    def resume_items(self, meta: dict[str, Any], items: dict[str, Any]) -> None:
+        self.assembler.load_state_dict({k: np.asarray(v)[1:] for k, v in items["pending"].items()})
+        # non-zero only when resuming after the final checkpoint (the cut happens with the last epoch)
+        self.assembler.cut_episodes = meta.get("cut_episodes", 0)
+        self.assembler.cut_transitions = meta.get("cut_transitions", 0)
+        self.epochs_done = self._start_epoch = int(meta["epoch"])
+        self.last_eval = dict(meta.get("eval", {}))
+        discard_worker_shards(self.staging, self.worker, int(meta["next_seq"]))
+        self._open(next_index=int(meta["next_episode_index"]))
+
+    # ---- recording
+    def _open(self, next_index: int) -> None:
+        self.writer = self.staging.writer(self.worker, shard_rows=self.collect.shard_rows)
+        self.sink = EpisodeSink(self.assembler, self.writer, self.collect.workers, self.index, next_index)
+        self._t_start = time.perf_counter()
+
+    def record(self, index: int, state: Any, metrics: dict[str, jax.Array], transitions: Any) -> None:
+        """The per-epoch hook: hand epoch `index`'s transitions to the sink (the last epoch cuts running
+        episodes), and write the progress record now and then."""
+        assert self.sink is not None
+        done = index + 1
+        self.sink.put(transitions, last=done == self.num_epochs)
+        now = time.perf_counter()
+        if now - self._t_report >= self.progress_every_s:
+            self._t_report = now
+            self.write_progress(done)
+
+    def write_progress(self, done: int) -> None:
+        """The worker's progress record (read by the collection's progress bar)."""
+        assert self.sink is not None
+        elapsed = max(time.perf_counter() - self._t_start, 1e-9)
+        _write_progress(self.run_dir / "progress.json", {
+            "worker": self.worker, "env_steps": done * self.per_epoch, "target": self.num_epochs * self.per_epoch,
+            "episodes": self.sink.episodes, "successes": self.sink.successes, "shards": self.writer.next_seq,
+            "steps_per_s": (done - self._start_epoch) * self.per_epoch / elapsed, "eval": self.last_eval})
+
+    def summary(self) -> dict[str, Any]:
+        """What a worker returns: env steps, episodes, cut episodes, shards, its run folder, last eval, source."""
+        assert self.sink is not None
+        return {"worker": self.worker, "env_steps": self.num_epochs * self.per_epoch,
+                "episodes": self.sink.next_index, "cut_episodes": self.assembler.cut_episodes,
+                "cut_transitions": self.assembler.cut_transitions, "shards": self.writer.next_seq,
+                "checkpoint": str(self.run_dir), "eval": self.last_eval, "source": self.source.config_dict()}
+
+
+def collect_worker(config: CollectConfig, staging: Any, index: int, env_steps: int,
+                   progress_every_s: float = 1.0, run_dir: str | Path | None = None) -> dict[str, Any]:
+    """Run worker `index` of a collection into `staging` through crl.loop.drive; resumes from its own checkpoint
+    when one exists.
+
+    `run_dir` holds the worker's run records (config.json, metrics.jsonl, checkpoints/, progress.json); by default
+    `checkpoint_root(staging, worker)`, inside the staging folder, so they ship with the version. Returns a summary
+    (env steps, episodes, successes, shards, run folder, eval). Safe to call again after a crash or as a Dask
+    retry: it continues from its last checkpoint and rewrites nothing twice."""
+    from crl.loop import drive
+
+    runner = CollectRunner(config, staging, index, env_steps, run_dir, progress_every_s)
+    runner.run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        for epoch in range(start, epochs):
-            state, metrics, transitions = source.step(state)
-            done = epoch + 1
-            sink.put(transitions, last=done == epochs)
-            if source.trains and config.eval_every and done % config.eval_every == 0:
-                last_eval = {k: float(v) for k, v in source.evaluate(state, jax.random.fold_in(eval_key, done)).items()}
-                if not all(np.isfinite(list(last_eval.values()))):
-                    raise CrlError(f"worker {worker}: collector diverged (NaN/Inf in evaluation) at epoch {done}")
-            if done % config.checkpoint_every == 0 or done == epochs:
-                save(done)
-            now = time.perf_counter()
-            if now - t_report >= progress_every_s or done == epochs:
-                t_report = now
-                _write_progress(progress_file, {
-                    "worker": worker, "env_steps": done * per_epoch, "target": epochs * per_epoch,
-                    "episodes": sink.episodes, "successes": sink.successes, "shards": writer.next_seq,
-                    "steps_per_s": (done - start) * per_epoch / max(now - t_start, 1e-9), "eval": last_eval})
-        sink.close()
-        writer.close()
+        drive(runner, runner.run_dir, resume=True, on_epoch=runner.record, progress=False)
+        assert runner.sink is not None
+        runner.sink.close()
+        runner.writer.close()
+        runner.write_progress(runner.num_epochs)
     except BaseException:
-        writer.__exit__(RuntimeError, None, None)
+        if runner.writer is not None:
+            runner.writer.__exit__(RuntimeError, None, None)
         raise
-    return {"worker": worker, "env_steps": epochs * per_epoch, "episodes": sink.next_index,
-            "cut_episodes": assembler.cut_episodes, "cut_transitions": assembler.cut_transitions,
-            "shards": writer.next_seq,
-            "checkpoint": str(ckpt_dir), "eval": last_eval, "source": source.config_dict()}
+    return runner.summary()
 
 
 def _write_progress(path: Path, record: dict[str, Any]) -> None:

@@ -22,8 +22,10 @@ from typing import Any
 import jax
 
 from crl.errors import ConfigError, CrlError
+from crl.loop import check_resumable
 from crl.pipelines.collect import (
     CollectConfig,
+    CollectRunner,
     checkpoint_root,
     collect_worker,
     discard_worker_shards,
@@ -34,16 +36,6 @@ from crl.pipelines.collect import (
     worker_name,
 )
 from crl.pipelines.sources import PolicySpec
-
-# Fields that may differ when a collection is resumed (they do not change what gets recorded).
-RESUMABLE = ("eval_every",)
-
-
-def _check_resume(stored: dict[str, Any], given: dict[str, Any]) -> None:
-    diff = sorted(k for k in given if k not in RESUMABLE and stored.get(k) != given[k])
-    if diff:
-        raise ConfigError("cannot resume with different options: " + ", ".join(
-            f"{k}={given[k]!r} (collection has {stored.get(k)!r})" for k in diff))
 
 
 def _on_device(index: int) -> Any:
@@ -122,7 +114,9 @@ def run_collection(config: CollectConfig, store: Any, resume: bool = False, sche
     prov = provenance(config, env)
     staging = store.begin(config.dataset, env.spec.to_dict(), prov, resume=resume)
     if resume:
-        _check_resume(staging.info["provenance"].get("collector", {}), prov["collector"])
+        # the one resume rule (crl.loop): the same options, but for those that do not change what gets recorded
+        check_resumable("collection", staging.info["provenance"].get("collector", {}), prov["collector"],
+                        CollectRunner.resumable_changes)
     policy = PolicySpec.parse(config.policy)
     if dask_log not in DASK_LOG_LEVELS:
         raise ConfigError(f"--dask-log {dask_log!r} unknown; use one of {', '.join(DASK_LOG_LEVELS)}")

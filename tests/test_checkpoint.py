@@ -143,3 +143,32 @@ def test_a_checkpoint_of_the_old_positional_layout_fails_with_one_line(tmp_path:
     with pytest.raises(ConfigError, match="before 2026-12") as err:
         load_policy(tmp_path / "old")
     assert "\n" not in str(err.value)
+
+
+def test_a_collector_checkpoint_of_the_layout_before_the_driver_still_loads(tmp_path: Path, tiny_trainer) -> None:
+    """Datasets committed before collectors ran under crl.loop.drive keep their collector checkpoints in the old
+    layout: `state`, `pending`, a training collector's config as an item `config`, and metadata without kind, config
+    or env spec. This writes one exactly as that collector did and loads it as any run."""
+    import numpy as np
+    import orbax.checkpoint as ocp
+
+    from crl.checkpoint import manager, pack_state, read_meta
+
+    ts = tiny_trainer.init(jax.random.PRNGKey(0))
+    version = tmp_path / "t" / "old" / "v0"
+    mngr = manager(version / "collector" / "w0", max_to_keep=2)  # the old collector's folder: collector/w0/checkpoints
+    meta = {"epoch": 3, "next_seq": 1, "next_episode_index": 4, "env_steps": 120, "worker": "w0",
+            "source": TINY.to_dict(), "cut_episodes": 0, "cut_transitions": 0}
+    pending = {"slot_lengths": np.zeros((5,), np.int64)}
+    mngr.save(3, args=ocp.args.Composite(state=ocp.args.StandardSave(pack_state(ts)),
+                                         pending=ocp.args.StandardSave(pending), meta=ocp.args.JsonSave(meta),
+                                         config=ocp.args.JsonSave(TINY.to_dict())), force=True)
+    mngr.wait_until_finished()
+
+    upgraded = read_meta(mngr)
+    assert upgraded["kind"] == "collector" and upgraded["config"] == TINY.to_dict()
+    assert upgraded["env_spec"]["name"] == "point_u_maze" and upgraded["next_seq"] == 1
+    for path in (version, version / "collector" / "w0"):  # the version folder finds its first worker
+        loaded = load_agent(path)
+        assert loaded.kind == "collector" and loaded.step == 3 and loaded.config == TINY.to_dict()
+        assert params_equal(loaded.params.sa_encoder, ts.learner.agent.params.sa_encoder)
