@@ -181,6 +181,16 @@ class Location:
                 self.fs.copy(batch, [self.path(dst) + f[len(self.path(src)):] for f in batch])
         self.fs.rm(self.path(src), recursive=True)
 
+    def write_files(self, files: dict[str, bytes]) -> None:
+        """Write many files at once (relative path -> bytes; concurrently on object stores)."""
+        if self.local:
+            for rel, data in files.items():
+                path = Path(self.path(rel))
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+            return
+        self.fs.pipe({self.path(rel): data for rel, data in files.items()})
+
     def upload_tree(self, local_dir: str, rel: str) -> None:
         """Upload every file under local folder `local_dir` to folder `rel` (concurrently on object stores)."""
         base = Path(local_dir)

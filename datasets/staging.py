@@ -138,6 +138,13 @@ class Staging:
         self._release()
         return manifest
 
+    def publish(self) -> None:
+        """Publish a staging folder that already holds its final manifest.json (a copy from another root)."""
+        self._check_lease()
+        self.loc.rename_dir(self.rel, version_rel(self.id))
+        self.loc.make_read_only(version_rel(self.id))
+        self._release()
+
     def abort(self) -> None:
         """Delete the staging folder and everything written into it, and give up the version's claim."""
         if self.loc.exists(self.rel):

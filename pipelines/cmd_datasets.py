@@ -152,4 +152,35 @@ def rm_cmd(ctx: click.Context, dataset_id: str, yes: bool, force: bool) -> None:
     click.echo(f"removed {dsid}")
 
 
-COMMANDS = [list_cmd, show_cmd, verify_cmd, rm_cmd]
+@click.command("copy")
+@click.argument("dataset_id")
+@click.option("--to", "dest", required=True, metavar="ROOT",
+              help="Destination root: a folder or an fsspec URL (s3://bucket/prefix); the source is --root.")
+@click.pass_context
+def copy_cmd(ctx: click.Context, dataset_id: str, dest: str) -> None:
+    """Copy a committed version to another root, with its manifest and lineage, checking every shard's hash there.
+
+    Works both ways and between any two roots. The destination keeps the id; an identical version already there
+    is left as it is, a different one is refused (versions are immutable). A split needs its parent copied first.
+
+    \b
+    Example (share a local dataset through a bucket, then fetch it on another machine):
+      crl-data copy crl/point-u4-v0 --to s3://team-bucket/crl
+      crl-data --root s3://team-bucket/crl copy crl/point-u4-v0 --to ./data
+    """
+    import time
+
+    from crl.datasets.store import DatasetStore
+    from crl.datasets.transfer import copy_version
+
+    t0 = time.perf_counter()
+    m, copied = copy_version(get_store(ctx), dataset_id, DatasetStore(dest))
+    if not copied:
+        click.echo(f"{m['id']} is already under {dest} (same content hash); nothing copied")
+        return
+    seconds = time.perf_counter() - t0
+    nbytes = m["totals"]["bytes"]
+    click.echo(f"copied {m['id']} to {dest}: {human_bytes(nbytes)} in {seconds:.1f} s, every shard hash checked there")
+
+
+COMMANDS = [list_cmd, show_cmd, verify_cmd, rm_cmd, copy_cmd]

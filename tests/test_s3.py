@@ -18,6 +18,7 @@ from crl.datasets import DatasetStore
 from crl.datasets.synthetic import episode_batch, synthetic_spec
 from crl.errors import DatasetError
 from crl.pipelines.cli import main
+from crl.pipelines.verify import verify
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -118,3 +119,34 @@ def test_server_gone_is_one_line(s3_server: S3Server) -> None:
     with pytest.raises(DatasetError, match="cannot use s3://crl-test/x at http://127.0.0.1:9"):
         DatasetStore("s3://crl-test/x", storage_options={"endpoint_url": "http://127.0.0.1:9",
                                                          "config_kwargs": {"retries": {"max_attempts": 1}}})
+
+
+def test_copy_both_ways_with_lineage(s3_root: str, data_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    local = DatasetStore(data_root)
+    parent = _parent(local)
+    code, out, err = run(capsys, "--root", str(data_root), "split", "stitch", parent, "--max-cells", "2")
+    assert code == 0, err
+    split = out.strip()
+    code, _, err = run(capsys, "--root", str(data_root), "copy", split, "--to", s3_root)
+    assert code == 2 and f"copy {parent} first" in err  # a split without its parent would be unreadable there
+    for did in (parent, split):
+        code, out, err = run(capsys, "--root", str(data_root), "copy", did, "--to", s3_root)
+        assert code == 0 and out.startswith(f"copied {did} to {s3_root}"), err
+    remote = DatasetStore(s3_root)
+    assert remote.manifest(split) == local.manifest(split)  # same manifest: id, lineage, hashes
+    assert verify(remote, split).ok
+    code, out, _ = run(capsys, "--root", str(data_root), "copy", parent, "--to", s3_root)
+    assert code == 0 and "already under" in out
+    back = data_root.parent / "back"
+    code, out, err = run(capsys, "--root", s3_root, "copy", parent, "--to", str(back))
+    assert code == 0, err
+    np.testing.assert_array_equal(DatasetStore(back).open(parent).load(["observation"])["observation"],
+                                  local.open(parent).load(["observation"])["observation"])
+    other = DatasetStore(data_root.parent / "other")  # a different test/u-walk-v0 elsewhere: never overwritten
+    st = other.begin("test/u-walk", synthetic_spec())
+    with st.writer("w0") as w:
+        w.append(episode_batch([4], seed=9))
+    st.commit()
+    code, _, err = run(capsys, "--root", str(data_root.parent / "other"), "copy", parent, "--to", s3_root)
+    assert code == 2 and "already exists" in err and "other content" in err
+    assert remote.manifest(parent) == local.manifest(parent)
