@@ -163,3 +163,25 @@ def test_ogbench_end_to_end(data_root: Path, tmp_path: Path) -> None:
     md = rep.markdown.read_text()
     assert "| run | offline on ogb/pointmaze-medium-navigate-v0 | ogbench:pointmaze-medium-navigate-v0 |" in md
     assert "| task5 | (2, 6) | (1, 1) | 2 |" in md and "images/run_goals_ogbench_tasks.png" in md
+
+
+def test_error_bars_never_negative() -> None:
+    from crl.eval.plots import error_bars
+
+    # a Wilson bound a rounding error past its estimate (what crashed `--episodes 50`'s figure)
+    e = error_bars([1.0, 0.0, 0.5], [1.0 + 1e-12, 0.0, 0.3], [1.0, -1e-12, 0.7])
+    assert (e >= 0).all() and e.shape == (2, 3)
+    np.testing.assert_allclose(e[:, 2], [0.2, 0.2])
+
+
+@needs_ogbench
+def test_a_failing_figure_never_costs_the_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*_: Any) -> None:
+        raise ValueError("'yerr' must not contain negative values")
+
+    monkeypatch.setattr(op, "plot_tasks", boom)
+    with pytest.warns(UserWarning, match="figure not drawn"):
+        r = op.run_ogbench("random", ENV, episodes=1, seed=0, out=tmp_path / "ev", max_episode_steps=20)
+    saved = json.loads((tmp_path / "ev" / "goals.json").read_text())
+    assert saved["overall_success"] == r["overall_success"] and len(saved["tasks"]) == 5
+    assert "png" not in r and not (tmp_path / "ev" / "ogbench_tasks.png").exists()

@@ -81,3 +81,18 @@ def test_tanh_gaussian_log_prob_matches_numpy() -> None:
 def test_unknown_energy_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="l2"):
         pairwise_logits(jnp.asarray(PHI), jnp.asarray(PSI), "cosine")
+
+
+def test_mrn_energy_matches_numpy_and_is_a_quasimetric() -> None:
+    h = PHI.shape[1] // 2
+    sym = np.linalg.norm(PHI[:, None, :h] - PSI[None, :, :h], axis=-1)
+    asym = np.maximum(PHI[:, None, h:] - PSI[None, :, h:], 0).max(-1)
+    got = np.asarray(pairwise_logits(jnp.asarray(PHI), jnp.asarray(PSI), "mrn"))
+    np.testing.assert_allclose(got, -(sym + asym), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(paired_energy(jnp.asarray(PHI), jnp.asarray(PSI), "mrn"), np.diagonal(got),
+                               rtol=1e-5, atol=1e-5)
+    # d = -logits: zero on the diagonal of a set with itself, asymmetric, and obeys the triangle inequality
+    x = jnp.asarray(np.random.default_rng(3).normal(size=(12, 8)).astype(np.float32))
+    d = -np.asarray(pairwise_logits(x, x, "mrn"))
+    assert np.abs(np.diagonal(d)).max() < 1e-3 and not np.allclose(d, d.T)
+    assert (d[:, None, :] <= d[:, :, None] + d[None, :, :] + 1e-4).all()  # d(a,c) <= d(a,b) + d(b,c)

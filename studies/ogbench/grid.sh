@@ -1,0 +1,17 @@
+#!/bin/bash
+# The issue-21 grid on a shared 2-core CPU: one run at a time on core 1, resumable (finished runs are skipped).
+# usage: studies/ogbench/grid.sh CONFIG STEPS "SEEDS" "DATASETS" [extra crl-train options...]
+cd "$(dirname "$0")/../.." && . .venv/bin/activate
+export CRL_DATA_DIR=${CRL_DATA_DIR:-/work/ogb21/data}
+RUNS=${RUNS:-/work/ogb21/runs}
+cfg=$1; steps=$2; seeds=$3; dsets=$4; shift 4
+for seed in $seeds; do for ds in $dsets; do
+  out=$RUNS/$cfg/$ds/s$seed; res=studies/ogbench/results/$cfg/$ds/s$seed
+  [ -f $res/metrics.jsonl ] && continue
+  while [ ! -f $CRL_DATA_DIR/ogbench/$ds/v0/manifest.json ]; do sleep 20; done
+  rm -rf $out; mkdir -p $(dirname $out); t0=$(date +%s)
+  taskset -c 1 crl-train offline --dataset ogbench/$ds-v0 --seed $seed --steps $steps --eval-every 1 \
+    --ogbench-episodes 10 --checkpoint-every 100 --out $out --no-progress "$@" > $out.log 2>&1 || { echo "FAIL $out"; continue; }
+  mkdir -p $res && cp $out/config.json $out/metrics.jsonl $res/ && echo "{\"wall_s\": $(( $(date +%s)-t0 ))}" > $res/wall.json
+  echo "done $cfg $ds s$seed $(( $(date +%s)-t0 )) s"
+done; done
