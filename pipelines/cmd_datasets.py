@@ -67,10 +67,20 @@ def list_cmd(ctx: click.Context, show_all: bool) -> int:
 @click.command("show")
 @click.argument("dataset_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+@click.option("--map", "map_path", type=click.Path(dir_okay=False), default=None,
+              help="Also draw a coverage map (PNG/PDF/SVG): maze walls, a histogram of visited positions, episode "
+                   "starts and goals (a split: its test tasks), per-cell visit counts, the episode length "
+                   "histogram; computed with Dask over the shards.")
 @click.pass_context
-def show_cmd(ctx: click.Context, dataset_id: str, as_json: bool) -> None:
+def show_cmd(ctx: click.Context, dataset_id: str, as_json: bool, map_path: str | None) -> None:
     """Describe one version (DATASET_ID is namespace/name-vN)."""
     m = get_store(ctx).manifest(dataset_id)
+    if map_path is not None:
+        from crl.pipelines.coverage import check_writable, compute_coverage, draw_coverage
+
+        out = check_writable(map_path)
+        cov = compute_coverage(get_store(ctx), dataset_id)
+        draw_coverage(cov, out)
     if as_json:
         click.echo(json.dumps(m, indent=2))
         return
@@ -96,6 +106,11 @@ def show_cmd(ctx: click.Context, dataset_id: str, as_json: bool) -> None:
     if m.get("provenance"):
         click.echo("provenance   " + json.dumps(m["provenance"], sort_keys=True))
     click.echo("fields       " + ", ".join(f"{k} {v['dtype']}{v['shape']}" for k, v in m["fields"].items()))
+    if map_path is not None:
+        visited = (f"{cov.summary()['cells_visited']}/{len(cov.free_cells)} free cells visited "
+                   f"({cov.fraction_visited:.0%}), cell entropy {cov.entropy:.2f} of uniform"
+                   if cov.fraction_visited is not None and cov.entropy is not None else "no maze layout")
+        click.echo(f"map          {out}: {visited}; {cov.shards} shards in {cov.seconds:.2f} s")
 
 
 @click.command("verify")
