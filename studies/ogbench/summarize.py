@@ -1,0 +1,57 @@
+"""Table of the issue-21 runs: per config and dataset, the final OGBench success (mean, std, min-max over seeds), the
+curve (success at each evaluation) and the per-task means, read from the committed `results/<config>/<dataset>/s<seed>`
+records (config.json, metrics.jsonl, wall.json). Prints markdown: python studies/ogbench/summarize.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent / "results"
+DATASETS = ["pointmaze-medium-navigate", "pointmaze-large-navigate", "pointmaze-medium-stitch",
+            "pointmaze-large-stitch"]
+
+
+def runs(config: str, dataset: str) -> list[dict]:
+    """The finished runs of one cell: final eval record, curve, wall time, config."""
+    out = []
+    for d in sorted((ROOT / config / dataset).glob("s*")):
+        recs = [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines() if x.strip()]
+        evals = [r for r in recs if "eval/success" in r]
+        if not evals:
+            continue
+        wall = json.loads((d / "wall.json").read_text())["wall_s"] if (d / "wall.json").exists() else None
+        cfg = json.loads((d / "config.json").read_text())["config"]
+        out.append({"seed": d.name, "final": evals[-1], "curve": [(r["sgd_steps"], r["eval/success"]) for r in evals],
+                    "wall": wall, "config": cfg})
+    return out
+
+
+def main(configs: list[str]) -> None:
+    print("| config | dataset | seeds | SGD steps | batch | success % mean ± std (min-max) | curve (steps: mean %) "
+          "| per task % | wall s/run |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for c in configs:
+        for ds in DATASETS:
+            rs = runs(c, ds)
+            if not rs:
+                continue
+            s = np.array([r["final"]["eval/success"] for r in rs]) * 100
+            steps = sorted({p[0] for r in rs for p in r["curve"]})
+            curve = ", ".join(f"{k}: {np.mean([dict(r['curve']).get(k, np.nan) for r in rs]) * 100:.0f}"
+                              for k in steps)
+            tasks = " / ".join(f"{np.mean([r['final'][f'eval/task{t}_success'] for r in rs]) * 100:.0f}"
+                               for t in range(1, 6))
+            walls = [r["wall"] for r in rs if r["wall"]]
+            wall = f"{np.mean(walls):.0f}" if walls else "-"
+            print(f"| {c} | {ds} | {len(rs)} | {rs[0]['final']['sgd_steps']} | "
+                  f"{rs[0]['config']['learner']['batch_size']} | {s.mean():.0f} ± {s.std():.0f} "
+                  f"({s.min():.0f}-{s.max():.0f}) | {curve} | {tasks} | {wall} |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or sorted(p.name for p in ROOT.iterdir() if p.is_dir()))
