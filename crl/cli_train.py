@@ -11,6 +11,7 @@ occupied --out, diverged run) prints one line and exits 2.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,12 @@ def cli() -> None:
 
 
 _COMMON = dict(exclude=("env_overrides", "train_env_overrides"))
+PRINT_CONFIG = click.option("--print-config", is_flag=True,
+                            help="Print the resolved config as JSON and exit (nothing runs, nothing is written).")
+
+
+def _print(config: Any) -> None:
+    click.echo(json.dumps(config, indent=2, sort_keys=True))
 
 
 def _online_options(fn: Any) -> Any:
@@ -92,6 +99,7 @@ def _online_options(fn: Any) -> Any:
                       help="cpu: learns point mazes in minutes on a laptop CPU; paper: the scaling-crl GPU values.")(fn)
     fn = click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")(fn)
     fn = click.option("--out", type=click.Path(file_okay=False), required=True, help="Run folder (created).")(fn)
+    fn = PRINT_CONFIG(fn)
     return click.option("--no-progress", is_flag=True, help="No progress bar (logs go to metrics.jsonl).")(fn)
 
 
@@ -120,7 +128,7 @@ def _online_config(cls: type, preset: str, lr: float | None, train_env: tuple[st
 @cli.command()
 @_online_options
 def online(preset: str, out: str, resume: bool, lr: float | None, train_env: tuple[str, ...], no_progress: bool,
-           **options: Any) -> None:
+           print_config: bool, **options: Any) -> None:
     """Train online in vectorised MJX envs; writes config.json, metrics.jsonl, checkpoints/, learning_curve.png.
 
     --resume continues the run in --out with its own config; only the budget and cadences may be given anew.
@@ -130,6 +138,8 @@ def online(preset: str, out: str, resume: bool, lr: float | None, train_env: tup
     from crl.train import run
 
     config = _online_config(TrainConfig, preset, lr, train_env, options, out if resume else None)
+    if print_config:
+        return _print(config.validate().to_dict())
     click.echo(_summary(run(config, None, out, resume=resume, progress=not no_progress), out))
 
 
@@ -148,18 +158,22 @@ def online(preset: str, out: str, resume: bool, lr: float | None, train_env: tup
 @click.option("--scheduler", help="Run the learners on an existing Dask scheduler (ADDRESS) instead.")
 @click.option("--resume", is_flag=True, help="Continue the run(s) in --out from their last checkpoints.")
 @click.option("--no-progress", is_flag=True, help="No progress bar (logs go to metrics.jsonl).")
+@PRINT_CONFIG
 @config_options(OfflineConfig, LearnerConfig, AgentConfig, exclude=("dataset", "depth", "seed", "total_sgd_steps"))
 def offline(dataset: str, out: str, depths: str | None, seeds: str | None, bc_preset: str | None,
             lr: float | None, workers: int, scheduler: str | None, resume: bool, no_progress: bool,
-            **options: Any) -> None:
+            print_config: bool, **options: Any) -> None:
     """Train deep CRL offline from a dataset or a stitching split (the same networks and critic loss as online).
 
     Evaluates in the dataset's own env (rebuilt from its manifest), and on a split per BFS distance
-    (eval/success_d<d>, in/out-of-distribution means). Several depths/seeds give one run folder each; they run one
+    (eval/success_d<d>, in/out-of-distribution means); on data generated or imported from OGBench, with OGBench's
+    5-task protocol in its own env (eval/success, eval/task<i>_success; --ogbench-episodes per task). Several depths/seeds give one run folder each; they run one
     after another, or as Dask tasks (--workers / --scheduler), a failed learner retried once."""
     from crl.offline import learner_grid
     from crl.pipelines.learners import learner_folders, run_learners
 
+    if workers and scheduler:
+        raise ConfigError("--workers starts a LocalCluster, --scheduler joins an existing one: give one of them")
     overrides = _lr(given(options), lr)
     if bc_preset is not None:
         overrides["bc_alpha"] = BC_PRESETS[bc_preset]
@@ -175,6 +189,8 @@ def offline(dataset: str, out: str, depths: str | None, seeds: str | None, bc_pr
                     **overrides, "dataset": dataset, **({"depth": cfg.agent.depth} if depths else {}),
                     **({"seed": cfg.seed} if seeds else {})}))
                 for name, cfg in grid]
+    if print_config:
+        return _print({name: cfg.to_dict() for name, cfg in grid})
     results = run_learners(grid, out, resume=resume, progress=not no_progress, workers=workers,
                            scheduler=scheduler)
     for name, last in results.items():
@@ -194,22 +210,30 @@ def offline(dataset: str, out: str, depths: str | None, seeds: str | None, bc_pr
 @_online_options
 def finetune(init_from: str, dataset: str | None, offline_ratio: float | None, bc_decay_steps: int | None,
              preset: str, out: str, resume: bool, lr: float | None, train_env: tuple[str, ...], no_progress: bool,
-             **options: Any) -> None:
+             print_config: bool, **options: Any) -> None:
     """Fine-tune a run's learner online (same options as `online`; the budget is --total-env-steps).
 
     The replay starts empty; the networks, optimiser states and evaluated actor come from --from. Its first
     evaluation (before any update) equals the source run's final evaluation with the same eval seed."""
-    from crl.finetune import run_finetune
+    from crl.checkpoint import learner_config_of
+    from crl.finetune import SOURCE_FIELDS, run_finetune
 
-    for name in ("depth", "actor_depth", "width", "repr_dim", "layer_norm", "residual", "activation", "energy"):
+    for name in SOURCE_FIELDS:
         if options.get(name) is not None:
             raise ConfigError(f"--{name.replace('_', '-')} comes from the source run (--from); drop it")
     config = _online_config(FinetuneConfig, preset, lr, train_env, options, out if resume else None, "finetune")
+    if not resume:  # agent options not given keep the source's values; those given apply
+        asked = _lr(given(options), lr)
+        src_agent = learner_config_of(init_from).agent
+        config = config.replace(**{f.name: getattr(src_agent, f.name) for f in dataclasses.fields(AgentConfig)
+                                   if f.name not in asked})
     if options.get("env") is None:
         config = config.replace(env="")  # the source run's env, rebuilt from its spec
     extra = given({"init_from": init_from, "dataset": dataset, "offline_ratio": offline_ratio,
                    "bc_decay_steps": bc_decay_steps})
     config = config.replace(**extra)
+    if print_config:
+        return _print(config.to_dict())
     click.echo(_summary(run_finetune(config, out, resume=resume, progress=not no_progress), out))
 
 
