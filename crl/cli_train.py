@@ -167,8 +167,9 @@ def offline(dataset: str, out: str, depths: str | None, seeds: str | None, bc_pr
 
     Evaluates in the dataset's own env (rebuilt from its manifest), and on a split per BFS distance
     (eval/success_d<d>, in/out-of-distribution means); on data generated or imported from OGBench, with OGBench's
-    5-task protocol in its own env (eval/success, eval/task<i>_success; --ogbench-episodes per task). Several depths/seeds give one run folder each; they run one
-    after another, or as Dask tasks (--workers / --scheduler), a failed learner retried once."""
+    5-task protocol in its own env (eval/success, eval/task<i>_success; --ogbench-episodes per task). Several
+    depths/seeds give one run folder each; they run one after another, or as Dask tasks (--workers / --scheduler),
+    a failed learner retried once."""
     from crl.offline import learner_grid
     from crl.pipelines.learners import learner_folders, run_learners
 
