@@ -151,16 +151,18 @@ class CRLAgent:
             return loss, (m, log_prob)
 
         (_, (a_metrics, log_prob)), a_grad = jax.value_and_grad(actor_fn, has_aux=True)(p.actor)
-        log_prob = jax.lax.stop_gradient(log_prob)
-        al_grad = jax.grad(alpha_loss)(p.log_alpha, log_prob, self.target_entropy)
 
         c_upd, critic_opt = self.critic_tx.update(c_grad, st.critic_opt, (p.sa_encoder, p.g_encoder))
         sa_new, g_new = optax.apply_updates((p.sa_encoder, p.g_encoder), c_upd)
         a_upd, actor_opt = self.actor_tx.update(a_grad, st.actor_opt, p.actor)
-        al_upd, alpha_opt = self.alpha_tx.update(al_grad, st.alpha_opt, p.log_alpha)
-        params = AgentParams(
-            actor=optax.apply_updates(p.actor, a_upd), sa_encoder=sa_new, g_encoder=g_new,
-            log_alpha=optax.apply_updates(p.log_alpha, al_upd),
-        )
-        metrics = {**c_metrics, **a_metrics, "alpha": alpha}
+        metrics = {**c_metrics, **a_metrics}
+        if bc_alpha is None:  # the entropy temperature exists only for the actor with an entropy term
+            al_grad = jax.grad(alpha_loss)(p.log_alpha, jax.lax.stop_gradient(log_prob), self.target_entropy)
+            al_upd, alpha_opt = self.alpha_tx.update(al_grad, st.alpha_opt, p.log_alpha)
+            log_alpha = optax.apply_updates(p.log_alpha, al_upd)
+            metrics["alpha"] = alpha
+        else:
+            log_alpha, alpha_opt = p.log_alpha, st.alpha_opt
+        params = AgentParams(actor=optax.apply_updates(p.actor, a_upd), sa_encoder=sa_new, g_encoder=g_new,
+                             log_alpha=log_alpha)
         return AgentState(params, actor_opt, critic_opt, alpha_opt), metrics

@@ -24,6 +24,11 @@ from crl.learner import LearnerState
 from crl.relabel import Batch
 from crl.train import OnlineRunner, Trainer, TrainState
 
+SOURCE_FIELDS = ("depth", "actor_depth", "width", "repr_dim", "layer_norm", "residual", "activation", "energy",
+                 "scan_blocks")
+"""AgentConfig fields a fine-tune takes from its source run: they fix the networks' shapes and what the critic
+computes. The other agent fields (learning rates, loss coefficients, ...) are the fine-tune config's own."""
+
 
 @dataclass(frozen=True)
 class FinetuneConfig(TrainConfig):
@@ -116,7 +121,8 @@ class FinetuneRunner(OnlineRunner):
         from crl.envs import task_env_from_spec
 
         src = load_agent(config.init_from)
-        lc = dataclasses.replace(config.learner, agent=src.agent.config)  # the source's networks
+        networks = {name: getattr(src.agent.config, name) for name in SOURCE_FIELDS}
+        lc = dataclasses.replace(config.learner, agent=dataclasses.replace(config.agent, **networks))
         overrides = config.env_kwargs()
         env = task_env_from_spec(src.env_spec, **overrides) if not config.env else None
         config = dataclasses.replace(config, learner=lc, env=config.env or src.env_spec["name"])

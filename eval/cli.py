@@ -18,7 +18,7 @@ from crl.cli_common import run_group
 POLICY_HELP = "checkpoint:RUN_DIR (a crl-train run folder), oracle (point mazes) or random."
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Evaluate goal reaching, stitching distance and geodesicity of policies and critics."""
     from crl import enable_compile_cache
@@ -154,19 +154,13 @@ def geodesic(policy: str, step: int | None, out: str | None, as_json: bool, env_
     _emit(r, as_json, lines)
 
 
-OPTIONAL_COMMAND_MODULES = ("crl.eval.report", "crl.eval.ogbench")
-"""Modules owned elsewhere that may add commands: each exposes `COMMANDS` (a list of click commands)."""
+COMMAND_MODULES = ["crl.eval.cmd_report"]
+"""Modules whose `COMMANDS` (a list of click commands) are added to the group, in this order (as crl-data's)."""
 
 
 def _register() -> None:
-    for mod in OPTIONAL_COMMAND_MODULES:
-        try:
-            module = importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name != mod:
-                raise
-            continue
-        for cmd in getattr(module, "COMMANDS", []):
+    for mod in COMMAND_MODULES:
+        for cmd in importlib.import_module(mod).COMMANDS:
             if cmd.name not in cli.commands:
                 cli.add_command(cmd)
 

@@ -1,5 +1,5 @@
 """`crl-eval report RUN_DIR... --out DIR`: evaluate runs (cached, fanned out on Dask) and write an HTML page with
-its Markdown twin (`crl.eval.report`). Registered on the `crl-eval` group through `crl.eval.report.COMMANDS`."""
+its Markdown twin (`crl.eval.report`). Registered on the `crl-eval` group by `crl.eval.cli.COMMAND_MODULES`."""
 
 from __future__ import annotations
 

@@ -492,11 +492,3 @@ def settings_dict(settings: ReportSettings) -> dict[str, Any]:
     d["evaluators"] = list(settings.evaluators)
     return d
 
-
-def __getattr__(name: str) -> Any:
-    """`COMMANDS` (what `crl-eval` registers) comes from `crl.eval.cmd_report`, imported on first use."""
-    if name == "COMMANDS":
-        from crl.eval.cmd_report import COMMANDS
-
-        return COMMANDS
-    raise AttributeError(name)

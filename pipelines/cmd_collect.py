@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
+
 import click
 
+from crl.errors import ConfigError
 from crl.pipelines.cli import get_store
 
 POLICIES = ("crl", "random", "oracle", "checkpoint:PATH")  # kept in step with crl.pipelines.sources.POLICIES
@@ -47,13 +51,15 @@ POLICIES = ("crl", "random", "oracle", "checkpoint:PATH")  # kept in step with c
 @click.option("--dask-log", type=click.Choice(["debug", "info", "warning", "error"]), default="warning",
               show_default=True, help="Least severe Dask log lines shown with --workers/--scheduler (info: all of "
                                       "the scheduler's, nannies' and workers' lines).")
+@click.option("--print-config", is_flag=True,
+              help="Print the resolved collection config as JSON and exit (nothing runs, nothing is written).")
 @click.pass_context
 def collect_cmd(ctx: click.Context, env_name: str, collector_depth: int, width: int | None, policy: str,
                 deterministic: bool, action_noise: float, goal_schedule: str, env_steps: int, dataset: str | None,
                 num_envs: int | None, unroll_length: int | None, episode_length: int | None,
                 batch_size: int | None, sgd_steps: int | None, preset: str, seed: int, shard_rows: int,
                 checkpoint_every: int, eval_every: int, workers: int, scheduler: str | None, resume: bool,
-                progress: bool, dask_log: str) -> None:
+                progress: bool, dask_log: str, print_config: bool) -> None:
     """Collect a trajectory dataset: every transition a collector of depth D produces, from its first step.
 
     \b
@@ -81,6 +87,11 @@ def collect_cmd(ctx: click.Context, env_name: str, collector_depth: int, width: 
         train_overrides=overrides, shard_rows=shard_rows, checkpoint_every=checkpoint_every, eval_every=eval_every,
         workers=workers,
     )
+    if dask_log != "warning" and workers == 1 and scheduler is None:
+        raise ConfigError(f"--dask-log {dask_log} applies to Dask workers only; add --workers N or --scheduler")
+    if print_config:
+        click.echo(json.dumps(asdict(config.validate()), indent=2, sort_keys=True))
+        return
     manifest = run_collection(config, get_store(ctx), resume=resume, scheduler=scheduler, show_progress=progress,
                               dask_log=dask_log)
     click.echo(describe(manifest))

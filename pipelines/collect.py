@@ -82,6 +82,17 @@ class CollectConfig:
                 raise ConfigError(f"{name.replace('_', '-')}={getattr(self, name)} must be >= 1")
         if self.action_noise < 0:
             raise ConfigError(f"--action-noise {self.action_noise} must be >= 0")
+        kind = PolicySpec.parse(self.policy).kind
+        if kind != "crl" and (self.train_overrides or self.width is not None):
+            given = sorted([*self.train_overrides, *(["width"] if self.width is not None else [])])
+            raise ConfigError(f"{', '.join('--' + g.replace('_', '-') for g in given)} set(s) the training "
+                              f"collector's networks or SGD; --policy {self.policy} does not train: drop it")
+        if kind == "crl" and (self.deterministic or self.action_noise):
+            raise ConfigError("--deterministic and --action-noise apply to fixed policies (random, oracle, "
+                              "checkpoint:PATH); a 'crl' collector records its own stochastic policy: drop them")
+        if self.deterministic and kind != "checkpoint":
+            raise ConfigError(f"--deterministic applies to checkpoint policies; --policy {self.policy} has no mean "
+                              f"action: drop it")
         return self
 
     def env_overrides(self) -> dict[str, Any]:

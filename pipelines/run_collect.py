@@ -114,9 +114,10 @@ def run_collection(config: CollectConfig, store: Any, resume: bool = False, sche
     prov = provenance(config, env)
     staging = store.begin(config.dataset, env.spec.to_dict(), prov, resume=resume)
     if resume:
-        # the one resume rule (crl.loop): the same options, but for those that do not change what gets recorded
+        # the one resume rule (crl.loop): the same options, but for those that do not change what gets recorded;
+        # like a training run, a collection may resume under another code version (each is recorded)
         check_resumable("collection", staging.info["provenance"].get("collector", {}), prov["collector"],
-                        CollectRunner.resumable_changes)
+                        (*CollectRunner.resumable_changes, "code_version"))
     policy = PolicySpec.parse(config.policy)
     if dask_log not in DASK_LOG_LEVELS:
         raise ConfigError(f"--dask-log {dask_log!r} unknown; use one of {', '.join(DASK_LOG_LEVELS)}")
