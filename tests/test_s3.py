@@ -45,8 +45,9 @@ def test_every_data_command_on_s3(s3_root: str, s3_server: S3Server, tmp_path: P
 
     code, out, _ = run(capsys, "list")
     assert code == 0 and out.splitlines()[1].split()[:3] == ["test/u-walk-v0", "1", "30"]
-    code, out, _ = run(capsys, "show", parent)
-    assert code == 0 and "30 transitions" in out
+    code, out, _ = run(capsys, "show", parent, "--map", str(tmp_path / "map.png"))
+    assert code == 0 and "30 transitions" in out and "7/7 free cells visited" in out
+    assert (tmp_path / "map.png").stat().st_size > 10_000
     code, out, _ = run(capsys, "verify", parent)
     assert code == 0 and out.startswith("OK test/u-walk-v0")
     code, out, err = run(capsys, "split", "stitch", parent, "--max-cells", "2")
