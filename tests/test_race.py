@@ -39,7 +39,8 @@ for r in range(rounds):
     st = store.begin("race/tiny", synthetic_spec(), provenance={"writer": me, "round": r})
     with st.writer("w0", shard_rows=1000) as w:
         w.append(episode_batch([5, 7], first_episode_id=1000 * me + 10 * r, seed=100 * me + r))
-    (sync / f"done-{r}-{me}").write_text(st.commit()["id"])
+    (sync / f".tmp-{me}").write_text(st.commit()["id"])
+    (sync / f".tmp-{me}").rename(sync / f"done-{r}-{me}")  # the driver never reads a half-written file
 """
 
 
