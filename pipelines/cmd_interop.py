@@ -66,7 +66,9 @@ def import_minari_cmd(ctx: click.Context, minari_id: str, name: str, goal_indice
 @click.option("--dataset", "name", required=True, help="Target namespace/name; the next version is created.")
 @click.option("--goal-indices", default="0,1", show_default=True, help="Observation dims of the achieved goal.")
 @click.option("--success-threshold", type=float, default=0.5, show_default=True)
-@click.option("--env-name", default=None, help="Env name for the manifest (default ogbench:<file stem>).")
+@click.option("--env-name", default=None,
+              help="Env name for the manifest (default ogbench:<file stem>; a locomaze dataset name is normalised "
+                   "to the -v0 name OGBench's protocol accepts, and its maze layout recorded).")
 @click.option("--val/--no-val", "with_val", default=True, show_default=True,
               help="Also import the sibling FILE-val.npz (if present) as the following version, child of the first.")
 @click.pass_context
