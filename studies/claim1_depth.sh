@@ -2,6 +2,8 @@
 # Claim 1 (the paper's Figure 1): depth improves online goal reaching.
 # `crl-train online` on point_u4_maze (scaling-crl's 7x5 U4: an 11-cell corridor of diameter 10) at critic/actor
 # depths 4, 16 and 64 at width 128 (256 does not fit a CPU core at depth 64), everything else the cpu preset's; seeds 0-2 at depths 4 and 16, seeds 0-1 at depth 64.
+# Phase 2 continues the depth-4 and depth-16 runs to the preset's 1.28M env steps (`--resume --total-env-steps`;
+# the replay keeps the whole run, so this equals a fresh 1.28M run); depth 64 (15 s an epoch) stays at 640k.
 # Then one `crl-eval report` over the final runs (success, time at goal, curves against env steps and wall clock).
 #
 #   studies/claim1_depth.sh [--quick] [--core N] [--resume]
@@ -19,6 +21,7 @@ else
   RUNS_OF=("4:0" "64:0" "16:0" "4:1" "16:1" "64:1" "4:2" "16:2")  # interleaved: every depth early
   BUDGET="${CLAIM1_BUDGET:-640000}"
   COMMON=(--env point_u4_maze --total-env-steps "$BUDGET" --width "${STUDY_WIDTH:-128}")
+  EXTEND_TO="${CLAIM1_EXTEND_TO:-1280000}"; EXTEND_DEPTHS=" 4 16 "
 fi
 
 dirs=()
@@ -31,6 +34,23 @@ for spec in "${RUNS_OF[@]}"; do
 done
 
 # the comparison: one report over every run (evaluations cached in each run's eval_cache)
+wait_for_steps "${dirs[@]}"
+
+# phase 2: the shallower runs continued to the preset's budget
+if [ -n "${EXTEND_TO:-}" ]; then
+  for out in "${dirs[@]}"; do
+    name=$(basename "$out"); depth="${name%%-*}"; depth="${depth#d}"
+    case "$EXTEND_DEPTHS" in *" $depth "*) ;; *) continue ;; esac
+    [ -f "$out/EXTENDED_DONE" ] && continue
+    claim_step "$out" || continue
+    echo "[study] extend to $EXTEND_TO: $out"
+    t0=$(date +%s)
+    pinned crl-train online --out "$out" --resume --total-env-steps "$EXTEND_TO" --no-progress
+    echo $(( $(date +%s) - t0 )) >> "$out/wall_s.txt"
+    touch "$out/EXTENDED_DONE"; rm -rf "$out.lock"
+    publish_run "$out" "$RESULTS/claim1/$name"
+  done
+fi
 once "$RUNS/claim1/report.done" crl-eval report "${dirs[@]}" --out "$RESULTS/claim1/report" \
   --evaluators goals,geodesic --no-progress --title "Claim 1: depth vs online goal reaching (point_u4_maze)"
 python "$STUDY_ROOT/summarize.py" claim1 "$RESULTS/claim1"

@@ -2,8 +2,9 @@
 # Claim 3 (the paper's stitching experiment, offline): trained only on (state, goal) pairs at most 3 maze cells
 # apart, do deeper critics reach goals 4-10 cells away?
 # An oracle-with-noise dataset on point_u4_maze (navigate goals), `crl-data split stitch --max-cells 3`, offline
-# learners at depths 4, 16 and 64 (seeds 0-2) on the split, then `crl-eval stitching` on the split's tasks:
-# success by start-goal BFS distance 1..10, the stitching distance, in- (<= 3) vs out-of-distribution (4..10) means.
+# learners at depths 4, 16 and 64 (seeds 0-2; width 128 as in claim 1) on the split, then `crl-eval stitching` on
+# the split's tasks: success by start-goal BFS distance 1..10, the stitching distance, in- (<= 3) vs
+# out-of-distribution (4..10) means.
 #
 #   studies/claim3_stitching.sh [--quick] [--core N] [--resume]
 set -euo pipefail
@@ -18,8 +19,9 @@ if [ "$QUICK" = 1 ]; then
   EVAL=(--episodes-per-pair 1 --max-pairs-per-distance 2)
 else
   COLLECT=(--env-steps "${CLAIM3_ENV_STEPS:-200000}" --num-envs 64 --unroll-length 50 --episode-length 250)
-  RUNS_OF=("4:0" "4:1" "4:2" "16:0" "16:1" "16:2" "64:0" "64:1" "64:2")
-  TRAIN=(--steps "${CLAIM3_STEPS:-4000}" --sgd-steps 500 --eval-every 4 --split-episodes-per-pair 2)
+  RUNS_OF=("4:0" "16:0" "64:0" "4:1" "16:1" "64:1" "4:2" "16:2" "64:2")
+  TRAIN=(--steps "${CLAIM3_STEPS:-4000}" --sgd-steps 500 --eval-every 4 --split-episodes-per-pair 2
+         --width "${STUDY_WIDTH:-128}")
   EVAL=(--episodes-per-pair 4)
 fi
 
@@ -29,8 +31,8 @@ once "$RUNS/claim3/collect.done" crl-data collect --env point_u4_maze --policy o
 # 2. the stitching split: segments whose states are all within 3 cells of each other
 once "$RUNS/claim3/split.done" crl-data split stitch study/u4-oracle-v0 --max-cells 3
 SPLIT=study/u4-oracle-stitch3-v0
-crl-data show "$SPLIT" --json > "$RESULTS/claim3/split_manifest.json" 2>/dev/null || \
-  { mkdir -p "$RESULTS/claim3"; crl-data show "$SPLIT" --json > "$RESULTS/claim3/split_manifest.json"; }
+mkdir -p "$RESULTS/claim3"
+crl-data show "$SPLIT" --json > "$RESULTS/claim3/split_manifest.json"
 
 # 3. offline learners on the split, 4. stitching evaluation on the split's tasks
 dirs=()
@@ -44,6 +46,7 @@ for spec in "${RUNS_OF[@]}"; do
   dirs+=("$out")
 done
 
+wait_for_steps "${dirs[@]}"
 once "$RUNS/claim3/report.done" crl-eval report "${dirs[@]}" --out "$RESULTS/claim3/report" \
   --evaluators goals,geodesic --no-progress --title "Claim 3: stitching from pairs <= 3 cells apart (point_u4_maze)"
 python "$STUDY_ROOT/summarize.py" claim3 "$RESULTS/claim3"

@@ -45,26 +45,50 @@ pinned() {
 
 step_done() { [ -f "$1/STEP_DONE" ]; }
 
+claim_step() {
+  # claim_step OUT: take OUT for this worker (an atomic mkdir of OUT.lock holding our pid); false when a live worker
+  # holds it. Several workers (one per core) may run the same claim script at once: each takes the next free step.
+  local lock="$1.lock"
+  mkdir -p "$(dirname "$1")"
+  if mkdir "$lock" 2>/dev/null; then echo $$ > "$lock/pid"; return 0; fi
+  local holder; holder=$(cat "$lock/pid" 2>/dev/null || echo 0)
+  if [ "$holder" != 0 ] && kill -0 "$holder" 2>/dev/null; then return 1; fi
+  echo $$ > "$lock/pid"; return 0  # the holder died: take over (the step resumes)
+}
+
 run_step() {
-  # run_step OUT CMD...: run a learner into OUT once. A finished OUT (STEP_DONE) is skipped; an OUT holding an
-  # interrupted run is continued with --resume; the wall time of each attempt is appended to OUT/wall_s.txt.
+  # run_step OUT CMD...: run a learner into OUT once. A finished OUT (STEP_DONE) is skipped, so is one another live
+  # worker is running; an OUT holding an interrupted run is continued with --resume; the wall time of each attempt
+  # is appended to OUT/wall_s.txt.
   local out="$1"; shift
   if step_done "$out"; then echo "[study] done already: $out"; return 0; fi
+  if ! claim_step "$out"; then echo "[study] another worker runs: $out"; return 0; fi
   local extra=()
   if [ -f "$out/config.json" ]; then extra=(--resume); echo "[study] resuming: $out"; else echo "[study] run: $out"; fi
   local t0; t0=$(date +%s)
   pinned "$@" --out "$out" "${extra[@]}"
   echo $(( $(date +%s) - t0 )) >> "$out/wall_s.txt"
   touch "$out/STEP_DONE"
+  rm -rf "$out.lock"
+}
+
+wait_for_steps() {
+  # wait_for_steps OUT...: block until every step is finished (steps other workers run); report steps follow this
+  local out
+  for out in "$@"; do
+    while ! step_done "$out"; do sleep 20; done
+  done
 }
 
 once() {
   # once MARKER CMD...: run a non-learner step (collect, split, evaluate) once; MARKER is a file it leaves behind.
+  # A step another live worker is running is waited for.
   local marker="$1"; shift
   if [ -e "$marker" ]; then echo "[study] done already: $marker"; return 0; fi
   mkdir -p "$(dirname "$marker")"
-  pinned "$@"
-  touch "$marker"
+  while ! claim_step "$marker"; do sleep 10; done
+  if [ ! -e "$marker" ]; then pinned "$@"; touch "$marker"; fi
+  rm -rf "$marker.lock"
 }
 
 publish_run() {

@@ -45,6 +45,7 @@ def run_records(run: Path) -> dict[str, Any]:
                               k: v for k, v in r.items() if k.startswith("eval/success_")}})
     wall = run / "wall_s.txt"
     return {"name": run.name, "config": config, "x_key": x_key, "evals": evals, "train_seconds": seconds,
+            "stopped_early": any(r.get("stopped_early") for r in records),
             "wall_s": sum(int(v) for v in wall.read_text().split()) if wall.exists() else None,
             "depth": config["config"]["learner"]["agent"]["depth"], "seed": config["config"]["seed"]}
 
@@ -86,26 +87,44 @@ def claim1(folder: Path) -> dict[str, Any]:
     by_depth: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for r in runs:
         by_depth[r["depth"]].append(r)
-    budget = max(e["x"] for r in runs for e in r["evals"])
-    # equal wall clock: the training seconds the slowest depth-4 run needed for the whole budget
     shallow = min(by_depth)
-    t_equal = max(r["train_seconds"] for r in by_depth[shallow])
-    rows = {}
-    for depth, rs in sorted(by_depth.items()):
-        final = [r["evals"][-1] for r in rs]
-        equal_t = [at_or_before(r["evals"], "seconds", t_equal) for r in rs]
-        rows[depth] = {
-            "seeds": [r["seed"] for r in rs],
-            "final_env_steps": [e["x"] for e in final],
-            "final_success": mean_spread([e["success"] for e in final]),
-            "final_time_at_goal": mean_spread([e["time_at_goal"] for e in final]),
-            "best_success": mean_spread([max(e["success"] for e in r["evals"]) for r in rs]),
-            "success_at_equal_wall": mean_spread([e["success"] if e else 0.0 for e in equal_t]),
-            "train_seconds": mean_spread([r["train_seconds"] for r in rs]),
-            "wall_s": mean_spread([r["wall_s"] for r in rs if r["wall_s"] is not None] or [math.nan]),
-        }
-    summary = {"budget_env_steps": budget, "equal_wall_seconds": t_equal, "depths": rows,
-               "runs": [{k: r[k] for k in ("name", "depth", "seed", "train_seconds", "wall_s")} |
+    budgets = sorted({r["evals"][-1]["x"] for r in runs if not r["stopped_early"]})
+    tables, lines = {}, []
+    for budget in budgets:
+        # runs that got this far (or stopped early, solved, before it), read at their last evaluation <= budget
+        upto = {d: [r | {"evals": [e for e in r["evals"] if e["x"] <= budget]} for r in rs
+                    if r["evals"][-1]["x"] >= budget or r["stopped_early"]] for d, rs in by_depth.items()}
+        upto = {d: rs for d, rs in upto.items() if rs}
+        if shallow not in upto:
+            continue
+        # equal wall clock: the training seconds the slowest depth-4 run needed for this budget
+        t_equal = max(r["evals"][-1]["seconds"] for r in upto[shallow])
+        rows = {}
+        for depth, rs in sorted(upto.items()):
+            final = [r["evals"][-1] for r in rs]
+            equal_t = [at_or_before(r["evals"], "seconds", t_equal) for r in rs]
+            rows[depth] = {
+                "seeds": [r["seed"] for r in rs],
+                "final_env_steps": [e["x"] for e in final],
+                "final_success": mean_spread([e["success"] for e in final]),
+                "final_time_at_goal": mean_spread([e["time_at_goal"] for e in final]),
+                "best_success": mean_spread([max(e["success"] for e in r["evals"]) for r in rs]),
+                "success_at_equal_wall": mean_spread([e["success"] if e else 0.0 for e in equal_t]),
+                "train_seconds": mean_spread([e["seconds"] for e in final]),
+            }
+        tables[budget] = {"equal_wall_seconds": t_equal, "depths": rows}
+        lines += [f"At {budget:,} env steps; equal wall clock = {t_equal / 60:.1f} training minutes (the slowest "
+                  f"depth-{shallow} run's time for this budget).", "",
+                  "| depth | seeds | success | time at goal | best success so far | success at equal wall clock "
+                  "| training minutes |", "| --- | --- | --- | --- | --- | --- | --- |"]
+        for depth, row in rows.items():
+            lines.append(f"| {depth} | {','.join(map(str, row['seeds']))} | {fmt(row['final_success'])} | "
+                         f"{fmt(row['final_time_at_goal'], 1)} | {fmt(row['best_success'])} | "
+                         f"{fmt(row['success_at_equal_wall'])} | {row['train_seconds']['mean'] / 60:.1f} |")
+        lines.append("")
+    t_equal = tables[budgets[0]]["equal_wall_seconds"] if budgets else 0.0
+    summary = {"budgets": tables,
+               "runs": [{k: r[k] for k in ("name", "depth", "seed", "train_seconds", "wall_s", "stopped_early")} |
                         {"final": r["evals"][-1]} for r in runs]}
 
     fig, axes = plt.subplots(2, 2, figsize=(10, 6.5), sharey="row")
@@ -131,15 +150,6 @@ def claim1(folder: Path) -> dict[str, Any]:
     fig.savefig(folder / "claim1_curves.png", dpi=80)
     plt.close(fig)
 
-    lines = [f"Budget {budget:,} env steps; equal wall clock = {t_equal / 60:.1f} training minutes (the slowest "
-             f"depth-{shallow} run's whole budget).", "",
-             "| depth | seeds | final success | final time at goal | best success | success at equal wall clock "
-             "| training minutes | wall minutes |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for depth, row in rows.items():
-        lines.append(f"| {depth} | {','.join(map(str, row['seeds']))} | {fmt(row['final_success'])} | "
-                     f"{fmt(row['final_time_at_goal'], 1)} | {fmt(row['best_success'])} | "
-                     f"{fmt(row['success_at_equal_wall'])} | {row['train_seconds']['mean'] / 60:.1f} | "
-                     f"{row['wall_s']['mean'] / 60:.1f} |")
     return write(folder, summary, lines)
 
 
