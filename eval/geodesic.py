@@ -29,6 +29,7 @@ import numpy as np
 
 from crl.errors import ConfigError
 from crl.eval.policies import resolve_policy
+from crl.eval.registry import Evaluator, needs_crl_maze, register
 from crl.eval.results import default_out, header, write_json
 from crl.evaluation import goal_vector
 
@@ -234,3 +235,34 @@ def run_geodesic(
     result["json"] = str(out_dir / "geodesic.json")
     write_json(out_dir, "geodesic", result)
     return result
+
+
+# ---- in `crl-eval report` ----------------------------------------------------------------------------------------
+def _settings(s: Any, info: Any) -> dict[str, Any]:
+    return {"pairs": s.geodesic_pairs, "bootstrap": s.geodesic_bootstrap, "seed": s.seed or 0}
+
+
+def _run(policy: str, step: int, s: dict[str, Any], out: Path) -> dict[str, Any]:
+    return run_geodesic(policy, None, s["pairs"], None, s["seed"], out, step, s["bootstrap"])
+
+
+def _blocks(r: dict[str, Any]) -> list[Any]:
+    from crl.eval.report_html import ci_text, fmt
+
+    rows = []
+    for label, b in (("all pairs", r), ("wall pairs", r.get("wall_pairs") or {})):
+        ci = b.get("ci95") or {}
+        rows.append([label, fmt(b.get("pairs"))] + [fmt(b.get(k)) + ci_text(ci.get(k))
+                                                     for k in ("rho_geo", "rho_euc", "index")])
+    return [("p", "Spearman correlation of the critic's -logit with geodesic (rho_geo) and Euclidean (rho_euc) "
+                  "distance; index = rho_geo - rho_euc."),
+            ("table", ["pairs", "n", "rho_geo", "rho_euc", "index"], rows)]
+
+
+def _index(r: dict[str, Any]) -> str:
+    from crl.eval.report_html import fmt
+
+    return fmt(r.get("index"))
+
+
+register(Evaluator("geodesic", needs_crl_maze("geodesic"), _settings, _run, _blocks, "geodesic index", _index))

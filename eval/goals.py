@@ -15,6 +15,7 @@ from typing import Any
 import jax
 
 from crl.eval.policies import Policy, resolve_policy
+from crl.eval.registry import Evaluator, register
 from crl.eval.results import default_out, header, write_json
 from crl.evaluation import evaluate_goals, summarize_goals
 
@@ -72,3 +73,60 @@ def run_goals(
     result["json"] = str(out_dir / "goals.json")
     write_json(out_dir, "goals", result)
     return result
+
+
+# ---- in `crl-eval report` ----------------------------------------------------------------------------------------
+def _skip(info: Any) -> str | None:
+    if info.is_ogbench or info.is_crl_maze:
+        return None
+    return f"env {info.env_name!r} is neither a crl maze nor an OGBench env"
+
+
+def _settings(s: Any, info: Any) -> dict[str, Any]:
+    if info.is_ogbench:
+        return {"protocol": "ogbench", "episodes": s.goals_episodes, "seed": s.seed,
+                "max_episode_steps": s.ogbench_max_episode_steps, "env": info.env_name}
+    return {"episodes": s.goals_episodes, "seed": s.seed}
+
+
+def _run(policy: str, step: int, s: dict[str, Any], out: Path) -> dict[str, Any]:
+    if s.get("protocol") == "ogbench":
+        from crl.eval.ogbench_protocol import evaluate_ogbench
+
+        r = evaluate_ogbench(s["env"], policy, s["episodes"] or 20, s["seed"] or 0,
+                             max_episode_steps=s["max_episode_steps"], step=step, out_dir=out)
+        return {**r, "png": str(out / "ogbench_tasks.png")}
+    return run_goals(policy, None, s["episodes"], s["seed"], out, step=step)
+
+
+def _numbers(r: dict[str, Any]) -> str:
+    from crl.eval.report_html import ci_text
+
+    return f"{r['eval/success']:.3f}{ci_text((r.get('ci95') or {}).get('eval/success'))}"
+
+
+def _blocks(r: dict[str, Any]) -> list[Any]:
+    from crl.eval.report_html import ci_text, fmt
+
+    if r.get("protocol") == "ogbench":
+        out: list[Any] = [
+            ("p", f"OGBench protocol on `{r['gym_id']}` (ogbench {r.get('ogbench_version')}): "
+                  f"{r['episodes_per_task']} episodes per task, seed {r['seed']}, episode limit "
+                  f"{r['max_episode_steps']}. Overall success (mean over tasks) **{r['overall_success']:.3f}**; "
+                  f"observation layout {(r.get('policy_info') or {}).get('observation_layout', '?')}."),
+            ("table", ["task", "start (i, j)", "goal (i, j)", "episodes", "success", "95% CI", "mean steps"],
+             [[t["task_name"], str(tuple(t["init_ij"])), str(tuple(t["goal_ij"])), fmt(t["episodes"]),
+               fmt(t["success"]), ci_text(t["ci95"]).strip(), fmt(t["mean_steps"], 1)] for t in r["tasks"]])]
+        return out + [("p", f"Deviation from the protocol: {d}.") for d in r.get("deviations", [])]
+    ci = r.get("ci95") or {}
+    out = [("p", f"{r['episodes']} episodes, key {r.get('key')}: success **{_numbers(r)}**, "
+                 f"time at goal {fmt(r['eval/time_at_goal'], 1)}{ci_text(ci.get('eval/time_at_goal'), 1)}, "
+                 f"final distance {fmt(r['eval/final_dist'], 2)}{ci_text(ci.get('eval/final_dist'))}.")]
+    rows = [[str(tuple(c["cell"])) if "cell" in c else str(c["goal_cell"]), fmt(c["episodes"]), fmt(c["success"]),
+             fmt(c["time_at_goal"], 1), fmt(c["final_dist"], 2)] for c in r.get("per_goal_cell", [])]
+    if rows:
+        out.append(("table", ["goal cell", "episodes", "success", "time at goal", "final dist"], rows))
+    return out
+
+
+register(Evaluator("goals", _skip, _settings, _run, _blocks, "goals success [95% CI]", _numbers))

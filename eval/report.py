@@ -1,39 +1,40 @@
 """`crl-eval report`: evaluate runs (goals; stitching and geodesic on crl mazes) and write one HTML page + a Markdown
 twin with learning curves, a comparison table, overlaid curves and every evaluator's tables and figures.
 
-Runs are run folders (`crl-train ... --out RUN_DIR`: config.json, metrics.jsonl, checkpoints/). For each run the
-report picks its evaluators from its env: `goals` always (OGBench's own protocol for runs on an imported OGBench
-dataset, `crl.eval.ogbench_protocol`), `stitching` and `geodesic` when the env is a crl maze; anything skipped is
-listed with its reason.
+Rooms: `crl.eval.runs` reads run folders (no checkpoint loaded), `crl.eval.registry` holds the evaluators (each
+registered by its own module: goals, stitching, geodesic) and record-only sections, `crl.eval.report_cache` runs
+and caches one evaluation, `crl.eval.report_html` renders; this module plans and fans out.
+
+Runs are run folders (`crl-train ... --out RUN_DIR`, a collector worker, or a dataset version folder). For each
+run the report runs the evaluators that apply to its env (each says why not otherwise). A run folder without
+checkpoints (committed results) is drawn from its records alone: learning curves and tables from config.json and
+metrics.jsonl, evaluator sections from the results stored in it (`crl.eval.runs.stored_results`), and a note for
+each evaluator that would need the checkpoint.
 
 Cache: every evaluation is keyed by (run folder, its config.json, checkpoint step, evaluator, settings, CACHE_VERSION)
-and stored as `<cache>/<evaluator>-step<N>-<hash>/` (result.json + its PNG); `<cache>` is `RUN_DIR/eval_cache` unless
-`cache_dir` is given. A report re-run finds them and evaluates nothing (`ReportResult.cache` counts hits and misses).
-Fan-out: evaluations that miss the cache are independent Dask tasks: `workers > 1` starts a LocalCluster,
-`scheduler` joins an existing one (shared filesystem, as the collector assumes), `client` passes one in; one worker
-and no scheduler evaluates in this process. A failed evaluation is retried once by Dask and then shown as an error
-in the report (it is not cached).
+and stored under `RUN_DIR/eval_cache` unless `cache_dir` is given; a re-run evaluates nothing. Fan-out: evaluations
+that miss the cache are Dask tasks (crl.pipelines.fanout: `workers > 1` starts a LocalCluster, `scheduler` joins
+one, `client` passes one in; one retry, then the failure is shown in the report and not cached); one worker and no
+scheduler evaluates in this process.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import shutil
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crl.errors import ConfigError, CrlError
+from crl.errors import ConfigError
+from crl.eval.registry import EVALUATOR_MODULES, evaluators
+from crl.eval.report_cache import EvalTask, cache_key, evaluate_task, read_cached
+from crl.eval.runs import RunInfo, labels, read_run
 
 log = logging.getLogger("crl.eval.report")
 
-EVALUATORS = ("goals", "stitching", "geodesic")
-CACHE_VERSION = 1
-"""Bump when an evaluator's output changes meaning, so old cache entries are not reused."""
-CRL_MAZE_FAMILIES = ("point", "ant", "humanoid")
+EVALUATORS = tuple(m.rsplit(".", 1)[1] for m in EVALUATOR_MODULES)
+"""The built-in evaluators' names (the CLI's default --evaluators)."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class ReportSettings:
     """What the evaluations run with (part of every cache key)."""
 
     evaluators: tuple[str, ...] = EVALUATORS
-    """Evaluators to run where they apply."""
+    """Evaluators to run where they apply (names in crl.eval.registry)."""
     step: int | None = None
     """Checkpoint step to evaluate (None = each run's latest)."""
     goals_episodes: int | None = None
@@ -60,9 +61,10 @@ class ReportSettings:
     """OGBench episode limit (None = the protocol's 1000; smaller only for smoke tests, recorded as a deviation)."""
 
     def validate(self) -> ReportSettings:
-        bad = [e for e in self.evaluators if e not in EVALUATORS]
+        known = evaluators()
+        bad = [e for e in self.evaluators if e not in known]
         if bad or not self.evaluators:
-            raise ConfigError(f"unknown evaluator(s) {bad}; choose from {', '.join(EVALUATORS)}")
+            raise ConfigError(f"unknown evaluator(s) {bad}; choose from {', '.join(known)}")
         for name in ("goals_episodes", "stitching_max_pairs_per_distance", "ogbench_max_episode_steps"):
             v = getattr(self, name)
             if v is not None and v < 1:
@@ -70,250 +72,6 @@ class ReportSettings:
         if self.stitching_episodes_per_pair < 1 or self.geodesic_pairs < 10 or self.geodesic_bootstrap < 0:
             raise ConfigError("stitching episodes per pair must be >= 1, geodesic pairs >= 10, bootstrap >= 0")
         return self
-
-    def for_evaluator(self, evaluator: str, ogbench: bool) -> dict[str, Any]:
-        """The settings one evaluation depends on (its cache key and its call)."""
-        if evaluator == "goals" and ogbench:
-            return {"protocol": "ogbench", "episodes": self.goals_episodes, "seed": self.seed,
-                    "max_episode_steps": self.ogbench_max_episode_steps}
-        if evaluator == "goals":
-            return {"episodes": self.goals_episodes, "seed": self.seed}
-        if evaluator == "stitching":
-            return {"episodes_per_pair": self.stitching_episodes_per_pair,
-                    "max_pairs_per_distance": self.stitching_max_pairs_per_distance, "seed": self.seed or 0}
-        return {"pairs": self.geodesic_pairs, "bootstrap": self.geodesic_bootstrap, "seed": self.seed or 0}
-
-
-# ---- runs ------------------------------------------------------------------------------------------------------------
-@dataclass
-class RunInfo:
-    """What the report knows about a run folder without loading its checkpoint."""
-
-    path: Path
-    label: str
-    config: dict[str, Any]
-    env_spec: dict[str, Any]
-    records: list[dict[str, Any]]
-    steps: list[int]
-    config_hash: str
-    kind: str = "?"
-    """online, offline, finetune (config.json's `kind`) or collector (a dataset version)."""
-    problem: str | None = None
-
-    @property
-    def trained(self) -> str:
-        """How it was trained: the kind, and the dataset for offline and fine-tune runs."""
-        ds = self.config.get("dataset")
-        return f"{self.kind} on {ds}" if ds and self.kind != "collector" else self.kind
-
-    @property
-    def env_name(self) -> str:
-        return str(self.env_spec.get("name", "?"))
-
-    @property
-    def is_ogbench(self) -> bool:
-        return self.env_name.startswith("ogbench:")
-
-    @property
-    def is_crl_maze(self) -> bool:
-        return self.env_spec.get("family") in CRL_MAZE_FAMILIES
-
-    def agent_field(self, name: str) -> Any:
-        """A config field wherever the config nests it (top level, `learner`, `agent`, `learner.agent`)."""
-        todo = [self.config]
-        while todo:
-            d = todo.pop(0)
-            if name in d and not isinstance(d[name], dict):
-                return d[name]
-            todo += [v for v in d.values() if isinstance(v, dict)]
-        return None
-
-
-def _flat_config(doc: dict[str, Any]) -> dict[str, Any]:
-    """The training config inside config.json, whatever the run kind wrote it under."""
-    for key in ("train", "offline", "finetune", "config"):
-        if isinstance(doc.get(key), dict):
-            return doc[key]
-    return doc
-
-
-def _env_spec(doc: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
-    for key in ("env", "env_spec"):
-        if isinstance(doc.get(key), dict):
-            return doc[key]
-    for sub in doc.values():
-        if isinstance(sub, dict) and isinstance(sub.get("env_spec"), dict):
-            return sub["env_spec"]
-    return {"name": config.get("env", "?")}
-
-
-def checkpoint_folder(run: Path) -> Path | None:
-    """Where a run keeps its checkpoints: `RUN/checkpoints`, or a collector's first worker folder in a dataset
-    version (`<version>/collector/<worker>`), as `crl.checkpoint.load_agent` finds them."""
-    cands = [run / "checkpoints"]
-    if (run / "collector").is_dir():
-        cands += sorted(p for p in (run / "collector").iterdir() if p.is_dir())
-    for c in cands:
-        if c.is_dir() and any(p.name.isdigit() for p in c.iterdir()):
-            return c
-    return None
-
-
-def checkpoint_steps(run: Path) -> list[int]:
-    """Committed checkpoint steps of a run (orbax step folders; temporary ones are not digits)."""
-    ck = checkpoint_folder(run)
-    if ck is None:
-        return []
-    return sorted(int(p.name) for p in ck.iterdir() if p.is_dir() and p.name.isdigit())
-
-
-def read_run(path: str | Path, label: str | None = None) -> RunInfo:
-    """Config, env spec, metrics and checkpoint steps of a run folder, or of a collector's dataset version folder
-    (manifest.json + collector checkpoints); a problem is recorded, not raised."""
-    from crl.metrics import read_jsonl
-
-    run = Path(path).expanduser().absolute()
-    if not run.is_dir():
-        raise ConfigError(f"no run folder {run}; pass folders written by `crl-train ... --out RUN_DIR`")
-    cfg_path, manifest = run / "config.json", run / "manifest.json"
-    collector = not cfg_path.is_file() and manifest.is_file()
-    text = (manifest if collector else cfg_path).read_text() if (collector or cfg_path.is_file()) else ""
-    try:
-        doc = json.loads(text) if text else {}
-    except ValueError:
-        doc = {}
-    if collector:  # a dataset version recorded by a training collector: its config and env from the manifest
-        col = doc.get("provenance", {}).get("collector", {})
-        src = col.get("source") if isinstance(col.get("source"), dict) else {}
-        config = {**col, **_flat_config(src), "depth": col.get("collector_depth")}
-        env_spec = doc.get("env_spec") or {"name": col.get("env", "?")}
-    else:
-        config = _flat_config(doc)
-        env_spec = _env_spec(doc, config)
-    info = RunInfo(run, (label or run.name) + (" (collector)" if collector else ""), config, env_spec,
-                   read_jsonl(run / "metrics.jsonl"), checkpoint_steps(run),
-                   hashlib.sha256(text.encode()).hexdigest()[:16],
-                   "collector" if collector else str(doc.get("kind", "online" if "train" in doc else "?")))
-    if not text:
-        info.problem = "no config.json (not a crl-train run folder) and no manifest.json (not a dataset version)"
-    elif not info.steps:
-        info.problem = "no checkpoints (nothing to evaluate)"
-    return info
-
-
-def _labels(paths: list[Path]) -> list[str]:
-    """Folder names, with parents added until they are unique."""
-    depth = 1
-    while True:
-        labels = ["/".join(p.parts[-depth:]) for p in paths]
-        if len(set(labels)) == len(labels) or depth > max(len(p.parts) for p in paths):
-            return labels
-        depth += 1
-
-
-# ---- one evaluation (a Dask task) -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class EvalTask:
-    """One (run, checkpoint step, evaluator, settings) evaluation and where its cache entry goes."""
-
-    run: str
-    evaluator: str
-    step: int
-    settings: dict[str, Any]
-    cache_dir: str
-    key: str
-
-    @property
-    def entry(self) -> Path:
-        return Path(self.cache_dir) / f"{self.evaluator}-step{self.step}-{self.key[:16]}"
-
-
-def cache_key(run: RunInfo, step: int, evaluator: str, settings: dict[str, Any]) -> str:
-    """sha256 over what the result depends on: the run folder, its config, the checkpoint (step and the time its
-    folder was committed, so a run retrained into the same folder is not mistaken for the old one), the evaluator
-    and its settings."""
-    folder = checkpoint_folder(run.path)
-    try:
-        committed = (folder / str(step)).stat().st_mtime_ns if folder is not None else None
-    except OSError:
-        committed = None
-    doc = {"run": str(run.path), "config": run.config_hash, "step": step, "checkpoint_mtime_ns": committed,
-           "evaluator": evaluator, "settings": settings, "cache_version": CACHE_VERSION}
-    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
-
-
-def read_cached(task: EvalTask) -> dict[str, Any] | None:
-    """The cached result of `task`, or None (a missing or unreadable entry is a miss)."""
-    try:
-        result = json.loads((task.entry / "result.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return result if result.get("cache_key") == task.key else None
-
-
-def evaluate_task(task: EvalTask) -> dict[str, Any]:
-    """Run one evaluation into its cache entry (written to a temporary folder, then renamed) and return it."""
-    from crl import enable_compile_cache
-
-    enable_compile_cache()
-    entry = task.entry
-    tmp = entry.with_name(f".{entry.name}.tmp-{time.time_ns()}")
-    tmp.mkdir(parents=True)
-    try:
-        policy, s = f"checkpoint:{task.run}", task.settings
-        t0 = time.perf_counter()
-        if task.evaluator == "goals" and s.get("protocol") == "ogbench":
-            from crl.eval.ogbench_protocol import evaluate_ogbench
-
-            spec_env = s["env"]
-            r = evaluate_ogbench(spec_env, policy, s["episodes"] or 20, s["seed"] or 0,
-                                 max_episode_steps=s["max_episode_steps"], step=task.step, out_dir=tmp)
-            r["png"] = str(tmp / "ogbench_tasks.png")
-        elif task.evaluator == "goals":
-            from crl.eval.goals import run_goals
-
-            r = run_goals(policy, None, s["episodes"], s["seed"], tmp, step=task.step)
-        elif task.evaluator == "stitching":
-            from crl.eval.stitching import run_stitching
-
-            r = run_stitching(policy, None, None, s["episodes_per_pair"], s["max_pairs_per_distance"], s["seed"],
-                              tmp, step=task.step)
-        else:
-            from crl.eval.geodesic import run_geodesic
-
-            r = run_geodesic(policy, None, s["pairs"], None, s["seed"], tmp, task.step, s["bootstrap"])
-        images = [Path(r["png"]).name] if r.get("png") and Path(r["png"]).is_file() else []
-        r = {k: v for k, v in r.items() if k not in ("json", "png", "images")}
-        record = {"cache_key": task.key, "run": task.run, "evaluator": task.evaluator, "step": task.step,
-                  "settings": task.settings, "images": images, "seconds": time.perf_counter() - t0,
-                  "evaluated_on": _where(), "result": r}
-        from crl.eval.results import write_json
-
-        write_json(tmp, "result", record)
-        for stale in tmp.glob(f"{task.evaluator}.json"):
-            stale.unlink()
-        if entry.exists():  # an unreadable entry (read_cached missed it): replace it
-            shutil.rmtree(entry, ignore_errors=True)
-        try:
-            tmp.rename(entry)
-        except OSError:  # another report wrote the same entry meanwhile: keep theirs
-            if not (entry / "result.json").is_file():
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return json.loads((entry / "result.json").read_text())
-
-
-def _where() -> str:
-    """The Dask worker running this evaluation, or 'local'."""
-    try:
-        from distributed import get_worker
-
-        return str(get_worker().address)
-    except (ImportError, ValueError):
-        return "local"
 
 
 # ---- the report ------------------------------------------------------------------------------------------------------
@@ -326,6 +84,7 @@ class RunReport:
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -339,28 +98,39 @@ class ReportResult:
     cache: dict[str, int]
 
 
+NEEDS_CHECKPOINT = "needs the run's checkpoint, which this folder does not have (records only)"
+
+
 def plan(runs: list[RunInfo], settings: ReportSettings, cache_dir: str | Path | None
          ) -> tuple[list[RunReport], list[EvalTask]]:
-    """Each run's evaluations (tasks) and skips with their reasons."""
+    """Each run's evaluations (tasks), results stored in records-only runs, and skips with their reasons."""
+    registry = evaluators()
     reports, tasks = [], []
     for info in runs:
         step = None
-        if info.problem is None:
+        if info.problem is None and not info.records_only:
             step = settings.step if settings.step is not None else info.steps[-1]
             if step not in info.steps:
                 info.problem = f"no checkpoint at step {step} (has {info.steps})"
         rr = RunReport(info, step if info.problem is None else None)
         reports.append(rr)
-        for ev in settings.evaluators:
-            reason = _skip_reason(info, ev)
+        if info.records_only:
+            rr.notes.append("no checkpoints in this folder: drawn from its records (config.json, metrics.jsonl) "
+                            "and the evaluator results stored in it")
+        for name in settings.evaluators:
+            ev = registry[name]
+            reason = info.problem or ev.skip_reason(info)
             if reason:
-                rr.skipped[ev] = reason
-                continue
-            s = settings.for_evaluator(ev, info.is_ogbench)
-            if info.is_ogbench:
-                s["env"] = info.env_name
-            folder = Path(cache_dir) / _run_slug(info) if cache_dir is not None else info.path / "eval_cache"
-            tasks.append(EvalTask(str(info.path), ev, int(step), s, str(folder), cache_key(info, step, ev, s)))
+                rr.skipped[name] = reason
+            elif info.records_only:
+                if name in info.stored:
+                    rr.results[name] = {**info.stored[name], "from_records": True}
+                else:
+                    rr.skipped[name] = NEEDS_CHECKPOINT
+            else:
+                s = ev.settings(settings, info)
+                folder = Path(cache_dir) / _run_slug(info) if cache_dir is not None else info.path / "eval_cache"
+                tasks.append(EvalTask(str(info.path), name, int(step), s, str(folder), cache_key(info, step, name, s)))
     return reports, tasks
 
 
@@ -368,23 +138,11 @@ def _run_slug(info: RunInfo) -> str:
     return f"{info.path.name}-{hashlib.sha256(str(info.path).encode()).hexdigest()[:8]}"
 
 
-def _skip_reason(info: RunInfo, evaluator: str) -> str | None:
-    if info.problem:
-        return info.problem
-    if evaluator == "goals":
-        if info.is_ogbench or info.is_crl_maze:
-            return None
-        return f"env {info.env_name!r} is neither a crl maze nor an OGBench env"
-    if info.is_ogbench:
-        return f"{evaluator} needs a crl maze (cell grid, BFS distances); {info.env_name} is an OGBench env"
-    if not info.is_crl_maze:
-        return f"{evaluator} needs a crl maze env; {info.env_name!r} is not one"
-    return None
-
-
 def run_tasks(tasks: list[EvalTask], workers: int = 1, scheduler: str | None = None, client: Any = None,
               progress: bool = False) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     """Evaluate `tasks` (all cache misses): in this process, or as Dask tasks. Returns (results, errors) by key."""
+    from crl.pipelines.fanout import error_text, fan_out
+
     results: dict[str, dict[str, Any]] = {}
     errors: dict[str, str] = {}
     if not tasks:
@@ -395,41 +153,13 @@ def run_tasks(tasks: list[EvalTask], workers: int = 1, scheduler: str | None = N
             try:
                 results[t.key] = evaluate_task(t)
             except Exception as e:  # noqa: BLE001 - shown in the report, not cached
-                errors[t.key] = _error_text(e)
+                errors[t.key] = error_text(e)
         return results, errors
-    from dask.distributed import Client, LocalCluster, as_completed
-
-    own_cluster = own_client = None
-    if client is None:
-        if scheduler is None:
-            own_cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, memory_limit=0, silence_logs=50)
-            own_client = Client(own_cluster)
-        else:
-            own_client = Client(scheduler)
-        client = own_client
-    try:
-        futures = {client.submit(evaluate_task, t, retries=1, pure=False, key=f"crl-eval-{t.key[:24]}"): t
-                   for t in tasks}
-        _say(progress, f"{len(futures)} evaluations submitted to {client.scheduler.address}")
-        for fut in as_completed(futures):
-            t = futures[fut]
-            try:
-                results[t.key] = fut.result()
-                _say(progress, f"done {t.evaluator} of {t.run}")
-            except Exception as e:  # noqa: BLE001 - shown in the report, not cached
-                errors[t.key] = _error_text(e)
-    finally:
-        if own_client is not None:
-            own_client.close()
-        if own_cluster is not None:
-            own_cluster.close()
-    return results, errors
-
-
-def _error_text(e: BaseException) -> str:
-    text = " ".join(str(e).split())
-    return text if isinstance(e, CrlError) else f"{type(e).__name__}: {text}"
+    by_name = {f"eval-{t.key[:24]}": t for t in tasks}
+    _say(progress, f"{len(tasks)} evaluations submitted to Dask")
+    done, failed = fan_out(evaluate_task, {n: (t,) for n, t in by_name.items()}, workers, scheduler, client,
+                           on_done=lambda n, _: _say(progress, f"done {by_name[n].evaluator} of {by_name[n].run}"))
+    return ({by_name[n].key: r for n, r in done.items()}, {by_name[n].key: e for n, e in failed.items()})
 
 
 def _say(enabled: bool, line: str) -> None:
@@ -457,7 +187,7 @@ def make_report(
     if not run_dirs:
         raise ConfigError("pass at least one RUN_DIR")
     paths = [Path(p).expanduser().absolute() for p in run_dirs]
-    infos = [read_run(p, lab) for p, lab in zip(paths, _labels(paths), strict=True)]
+    infos = [read_run(p, lab) for p, lab in zip(paths, labels(paths), strict=True)]
     reports, tasks = plan(infos, settings, cache_dir)
     cached, todo = {}, []
     for t in tasks:

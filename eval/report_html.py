@@ -21,13 +21,14 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:11
 color:#222;line-height:1.45}
 h1{border-bottom:2px solid #ddd;padding-bottom:.2em}h2{border-bottom:1px solid #eee;margin-top:2em}
 table{border-collapse:collapse;margin:.8em 0;font-size:.92em}th,td{border:1px solid #ccc;padding:.25em .6em;
-text-align:right;white-space:nowrap}th{background:#f3f3f3;white-space:normal}td:first-child,th:first-child{text-align:left}
+text-align:right;overflow-wrap:anywhere}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}figcaption{font-size:.85em;color:#555}
 code{background:#f6f6f6;padding:0 .2em}.muted{color:#666}
 """
 
 
-def _fmt(x: Any, nd: int = 3) -> str:
+def fmt(x: Any, nd: int = 3) -> str:
+    """A number as the report shows it (thousands separated, `nd` decimals, a dash for none)."""
     if x is None:
         return "–"
     if isinstance(x, bool):
@@ -41,7 +42,8 @@ def _fmt(x: Any, nd: int = 3) -> str:
     return str(x)
 
 
-def _ci(ci: Any, nd: int = 2) -> str:
+def ci_text(ci: Any, nd: int = 2) -> str:
+    """` [lo, hi]` of a 95% interval, or nothing."""
     if not ci or ci[0] is None or ci[1] is None:
         return ""
     return f" [{ci[0]:.{nd}f}, {ci[1]:.{nd}f}]"
@@ -144,75 +146,44 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)[:60]
 
 
-def _goals_numbers(r: dict[str, Any]) -> str:
-    return f"{r['eval/success']:.3f}{_ci((r.get('ci95') or {}).get('eval/success'))}"
+TRANSPOSE_AT = 3
+"""From this many runs on, the comparison table has one column per run (it then fits the page at any count)."""
 
 
 def comparison_rows(runs: list[Any]) -> tuple[list[str], list[list[str]]]:
-    """The comparison table: one row per run."""
+    """The comparison table: one row per run (`transposed` turns it for 3+ runs)."""
+    from crl.eval.registry import evaluators
+
+    registry = evaluators()
+    shown = [name for name in registry if any(name in rr.results or name in rr.skipped or name in rr.errors
+                                              for rr in runs)]
     headers = ["run", "trained", "env", "depth", "width", "batch", "checkpoint", "env steps", "SGD steps",
-               "trainer eval/success", "goals success [95% CI]", "stitching distance", "geodesic index"]
+               "trainer eval/success", *(registry[n].column for n in shown)]
     rows = []
     for rr in runs:
         i = rr.info
-        g, st, ge = (rr.results.get(k, {}).get("result") for k in ("goals", "stitching", "geodesic"))
         note = {k: "skipped" for k in rr.skipped} | {k: "error" for k in rr.errors}
+        cells = []
+        for n in shown:
+            rec = rr.results.get(n)
+            cells.append(registry[n].cell(rec["result"]) if rec else note.get(n, "–"))
         rows.append([
-            i.label, i.trained, i.env_name, _fmt(i.agent_field("depth")), _fmt(i.agent_field("width")),
-            _fmt(i.agent_field("batch_size")), _fmt(rr.step), _fmt(_last(i.records, "env_steps")),
-            _fmt(_last(i.records, "sgd_steps")), _fmt(_last(i.records, "eval/success")),
-            _goals_numbers(g) if g else note.get("goals", "–"),
-            _fmt(st["stitching_distance"]) if st else note.get("stitching", "–"),
-            _fmt(ge.get("index")) if ge else note.get("geodesic", "–"),
-        ])
+            i.label, i.trained, i.env_name, fmt(i.agent_field("depth")), fmt(i.agent_field("width")),
+            fmt(i.agent_field("batch_size")), fmt(rr.step) if rr.step is not None else
+            ("none (records)" if i.records_only else "–"), fmt(_last(i.records, "env_steps")),
+            fmt(_last(i.records, "sgd_steps")), fmt(_last(i.records, "eval/success")), *cells])
     return headers, rows
 
 
+def transposed(headers: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+    """The table turned: one row per field, one column per run (headed by the run labels)."""
+    return ["", *(r[0] for r in rows)], [[h, *(r[k] for r in rows)] for k, h in enumerate(headers) if k > 0]
+
+
 def _evaluator_blocks(name: str, rec: dict[str, Any], images: dict[str, Path], run_slug: str) -> list[Block]:
-    r = rec["result"]
-    out: list[Block] = []
-    if name == "goals" and r.get("protocol") == "ogbench":
-        out.append(("p", f"OGBench protocol on `{r['gym_id']}` (ogbench {r.get('ogbench_version')}): "
-                         f"{r['episodes_per_task']} episodes per task, seed {r['seed']}, episode limit "
-                         f"{r['max_episode_steps']}. Overall success (mean over tasks) "
-                         f"**{r['overall_success']:.3f}**; observation layout "
-                         f"{(r.get('policy_info') or {}).get('observation_layout', '?')}."))
-        out.append(("table", ["task", "start (i, j)", "goal (i, j)", "episodes", "success", "95% CI", "mean steps"],
-                    [[t["task_name"], str(tuple(t["init_ij"])), str(tuple(t["goal_ij"])), _fmt(t["episodes"]),
-                      _fmt(t["success"]), _ci(t["ci95"]).strip(), _fmt(t["mean_steps"], 1)] for t in r["tasks"]]))
-        for d in r.get("deviations", []):
-            out.append(("p", f"Deviation from the protocol: {d}."))
-    elif name == "goals":
-        ci = r.get("ci95") or {}
-        out.append(("p", f"{r['episodes']} episodes, key {r.get('key')}: success **{_goals_numbers(r)}**, "
-                         f"time at goal {_fmt(r['eval/time_at_goal'], 1)}{_ci(ci.get('eval/time_at_goal'), 1)}, "
-                         f"final distance {_fmt(r['eval/final_dist'], 2)}{_ci(ci.get('eval/final_dist'))}."))
-        rows = [[str(tuple(c["cell"])) if "cell" in c else str(c["goal_cell"]), _fmt(c["episodes"]),
-                 _fmt(c["success"]), _fmt(c["time_at_goal"], 1), _fmt(c["final_dist"], 2)]
-                for c in r.get("per_goal_cell", [])]
-        if rows:
-            out.append(("table", ["goal cell", "episodes", "success", "time at goal", "final dist"], rows))
-    elif name == "stitching":
-        out.append(("p", f"{r.get('pairs')} (start, goal) pairs x {r.get('episodes_per_pair')} episodes: stitching "
-                         f"distance **{r['stitching_distance']}** (success >= {r.get('threshold')} at every "
-                         f"distance up to it; largest distance {r.get('max_distance')})."))
-        out.append(("table", ["distance", "pairs", "success", "95% CI"],
-                    [[_fmt(d["distance"]), _fmt(d["pairs"]), _fmt(d["success"]), _ci(d.get("ci95")).strip()]
-                     for d in r.get("success_by_distance", [])]))
-        for part in ("in_distribution", "out_of_distribution"):
-            if part in r:
-                b = r[part]
-                out.append(("p", f"{part.replace('_', ' ')}: success {_fmt(b['success'])}{_ci(b.get('ci95'))} "
-                                 f"over {b['pairs']} pairs."))
-    else:
-        rows = []
-        for label, b in (("all pairs", r), ("wall pairs", r.get("wall_pairs") or {})):
-            ci = b.get("ci95") or {}
-            rows.append([label, _fmt(b.get("pairs")), _fmt(b.get("rho_geo")) + _ci(ci.get("rho_geo")),
-                         _fmt(b.get("rho_euc")) + _ci(ci.get("rho_euc")), _fmt(b.get("index")) + _ci(ci.get("index"))])
-        out.append(("p", "Spearman correlation of the critic's -logit with geodesic (rho_geo) and Euclidean "
-                         "(rho_euc) distance; index = rho_geo - rho_euc."))
-        out.append(("table", ["pairs", "n", "rho_geo", "rho_euc", "index"], rows))
+    from crl.eval.registry import evaluators
+
+    out: list[Block] = list(evaluators()[name].blocks(rec["result"]))
     entry = Path(rec.get("_entry", ""))
     for img in rec.get("images", []):
         src = entry / img
@@ -220,8 +191,13 @@ def _evaluator_blocks(name: str, rec: dict[str, Any], images: dict[str, Path], r
             fname = f"{run_slug}_{name}_{img}"
             images[fname] = src
             out.append(("img", fname, f"{name}: {img}"))
-    out.append(("p", f"_step {rec['step']}, {rec.get('seconds', 0):.1f} s to evaluate, cache entry "
-                     f"`{entry.name}`_"))
+    if rec.get("from_records"):
+        settings = ", ".join(f"{k} {v}" for k, v in sorted((rec.get("settings") or {}).items())) or "as stored"
+        out.append(("p", f"_step {fmt(rec.get('step'))}, a result stored in the run folder (`{entry.name}`; "
+                         f"settings: {settings}), not evaluated now_"))
+    else:
+        out.append(("p", f"_step {rec['step']}, {rec.get('seconds', 0):.1f} s to evaluate, cache entry "
+                         f"`{entry.name}`_"))
     return out
 
 
@@ -229,6 +205,7 @@ def build_blocks(runs: list[Any], settings: Any, cache: dict[str, int], title: s
                  images: dict[str, Path]) -> list[Block]:
     """Every block of the report; PNGs it draws go to `out/images` and are listed in `images`."""
     from crl import code_version
+    from crl.eval.registry import evaluators, sections
 
     img_dir = out / "images"
     blocks: list[Block] = [("h", 1, title), (
@@ -236,6 +213,8 @@ def build_blocks(runs: list[Any], settings: Any, cache: dict[str, int], title: s
              f"{code_version()}. Evaluations: {cache['hits']} from the cache, {cache['evaluated']} run now"
              + (f", {cache['errors']} failed" if cache.get("errors") else "") + ".")]
     headers, rows = comparison_rows(runs)
+    if len(runs) >= TRANSPOSE_AT:
+        headers, rows = transposed(headers, rows)
     blocks += [("h", 2, "Comparison"), ("table", headers, rows)]
     if len(runs) > 1 and plot_comparison(runs, img_dir / "comparison_curves.png"):
         images["comparison_curves.png"] = img_dir / "comparison_curves.png"
@@ -247,9 +226,10 @@ def build_blocks(runs: list[Any], settings: Any, cache: dict[str, int], title: s
         i = rr.info
         slug = _slug(i.label)
         blocks.append(("h", 2, f"Run {i.label}"))
-        blocks.append(("p", f"`{i.path}`: {i.trained}, env `{i.env_name}`, checkpoint step {_fmt(rr.step)} "
+        blocks.append(("p", f"`{i.path}`: {i.trained}, env `{i.env_name}`, checkpoint step {fmt(rr.step)} "
                             f"(of {i.steps or 'none'})."))
-        cfg_rows = [[k, _fmt(v)] for k, v in (
+        blocks += [("p", f"_{note}_") for note in rr.notes]
+        cfg_rows = [[k, fmt(v)] for k, v in (
             ("depth", i.agent_field("depth")), ("width", i.agent_field("width")),
             ("batch size", i.agent_field("batch_size")), ("SGD steps / epoch", i.agent_field("sgd_steps")),
             ("num envs", i.config.get("num_envs")), ("total env steps", i.config.get("total_env_steps")),
@@ -263,10 +243,19 @@ def build_blocks(runs: list[Any], settings: Any, cache: dict[str, int], title: s
         if plot_comparison([rr], img_dir / fname, legend=False):
             images[fname] = img_dir / fname
             blocks.append(("img", fname, "learning curve (metrics.jsonl)"))
-        for ev in ("goals", "stitching", "geodesic"):
+        for ev in evaluators():
             if ev in rr.results:
                 blocks.append(("h", 3, ev))
                 blocks += _evaluator_blocks(ev, rr.results[ev], images, slug)
+        for section in sections().values():
+            try:
+                part = section.blocks(i, img_dir)
+            except Exception as e:  # noqa: BLE001 - a section that fails is named, the report still written
+                part = [("list", [f"{section.name} FAILED: {type(e).__name__}: {e}"])]
+            for b in part:
+                if b[0] == "img":
+                    images[b[1]] = img_dir / b[1]
+            blocks += part
         if rr.skipped:
             blocks.append(("list", [f"{ev} skipped: {why}" for ev, why in rr.skipped.items()]))
         if rr.errors:
@@ -352,7 +341,7 @@ def write_report(runs: list[Any], out: Path, settings: Any, cache: dict[str, int
     doc = {"title": title, "settings": settings_dict(settings), "cache": cache, "images": sorted(images),
            "runs": [{"run": str(rr.info.path), "label": rr.info.label, "env": rr.info.env_name, "step": rr.step,
                      "results": {k: v["result"] for k, v in rr.results.items()},
-                     "skipped": rr.skipped, "errors": rr.errors} for rr in runs],
+                     "skipped": rr.skipped, "errors": rr.errors, "notes": rr.notes} for rr in runs],
            "comparison": dict(zip(["headers", "rows"], comparison_rows(runs), strict=True))}
     json_path = write_json(out, "report", doc)
     return html_path, md_path, json_path

@@ -24,6 +24,7 @@ import numpy as np
 
 from crl.errors import ConfigError
 from crl.eval.policies import Policy, resolve_policy
+from crl.eval.registry import Evaluator, needs_crl_maze, register
 from crl.eval.results import default_out, header, write_json
 from crl.evaluation import evaluate_pairs, wilson_ci
 
@@ -207,3 +208,36 @@ def _subsample(tasks: dict[str, np.ndarray], per_distance: int, seed: int) -> di
         keep.append(idx)
     sel = np.concatenate(keep)
     return {k: (np.asarray(v)[sel] if np.ndim(v) and len(v) == len(dist) else v) for k, v in tasks.items()}
+
+
+# ---- in `crl-eval report` ----------------------------------------------------------------------------------------
+def _settings(s: Any, info: Any) -> dict[str, Any]:
+    return {"episodes_per_pair": s.stitching_episodes_per_pair,
+            "max_pairs_per_distance": s.stitching_max_pairs_per_distance, "seed": s.seed or 0}
+
+
+def _run(policy: str, step: int, s: dict[str, Any], out: Path) -> dict[str, Any]:
+    return run_stitching(policy, None, None, s["episodes_per_pair"], s["max_pairs_per_distance"], s["seed"], out,
+                         step=step)
+
+
+def _blocks(r: dict[str, Any]) -> list[Any]:
+    from crl.eval.report_html import ci_text, fmt
+
+    out: list[Any] = [
+        ("p", f"{r.get('pairs')} (start, goal) pairs x {r.get('episodes_per_pair')} episodes: stitching distance "
+              f"**{r['stitching_distance']}** (success >= {r.get('threshold')} at every distance up to it; largest "
+              f"distance {r.get('max_distance')})."),
+        ("table", ["distance", "pairs", "success", "95% CI"],
+         [[fmt(d["distance"]), fmt(d["pairs"]), fmt(d["success"]), ci_text(d.get("ci95")).strip()]
+          for d in r.get("success_by_distance", [])])]
+    for part in ("in_distribution", "out_of_distribution"):
+        if part in r:
+            b = r[part]
+            out.append(("p", f"{part.replace('_', ' ')}: success {fmt(b['success'])}{ci_text(b.get('ci95'))} "
+                             f"over {b['pairs']} pairs."))
+    return out
+
+
+register(Evaluator("stitching", needs_crl_maze("stitching"), _settings, _run, _blocks, "stitching distance",
+                   lambda r: str(r["stitching_distance"])))

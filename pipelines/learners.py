@@ -7,12 +7,9 @@ that fails twice is reported and the others finish. Dask's INFO log lines are hi
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Any
-
-from crl.errors import CrlError
 
 
 def _train_one(config: Any, out_dir: str, resume: bool, progress: bool, root: str | None) -> dict[str, float]:
@@ -50,33 +47,12 @@ def run_learners(
 
 def _fan_out(grid: list[tuple[str, Any]], folders: dict[str, str], resume: bool, workers: int,
              scheduler: str | None, root: str | None) -> dict[str, dict[str, float] | str]:
-    from dask.distributed import Client, LocalCluster, as_completed
+    from crl.pipelines.fanout import fan_out
 
-    from crl.pipelines.run_collect import dask_logging
-
-    with dask_logging("warning"):
-        cluster = None
-        if scheduler is None:
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                                   memory_limit=0, silence_logs=logging.WARNING)
-            client = Client(cluster)
-        else:
-            client = Client(scheduler)
-        try:
-            futures = {client.submit(_train_one, cfg, folders[name], resume, False, root, retries=1, pure=False,
-                                     key=f"crl-offline-{name}-{abs(hash(folders[name]))}"): name
-                       for name, cfg in grid}
-            results: dict[str, dict[str, float] | str] = {}
-            for fut in as_completed(futures):
-                name = futures[fut]
-                try:
-                    results[name] = fut.result()
-                except CrlError as e:
-                    results[name] = f"{type(e).__name__}: {e}"
-                except Exception as e:  # noqa: BLE001 - reported; the other learners finish
-                    results[name] = f"{type(e).__name__}: {e}"
-            return dict(sorted(results.items()))
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+    tasks = {f"offline-{name}-{abs(hash(folders[name]))}": (cfg, folders[name], resume, False, root)
+             for name, cfg in grid}
+    by_key = {key: name for key, (name, _) in zip(tasks, grid, strict=True)}
+    results, errors = fan_out(_train_one, tasks, workers=workers, scheduler=scheduler)
+    out: dict[str, dict[str, float] | str] = {by_key[k]: v for k, v in results.items()}
+    out.update({by_key[k]: e for k, e in errors.items()})
+    return dict(sorted(out.items()))

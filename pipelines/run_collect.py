@@ -5,18 +5,14 @@ own seed and shards, all writing into one staging version that is committed once
 is retried once by Dask (resuming from its own checkpoint); if it fails again its shards are discarded and it is
 named in the manifest's `failed_workers`, never half-included.
 
-Dask's own log lines (scheduler, nanny, worker start/stop at INFO) are hidden unless asked for (`dask_log`), so a
-user sees the progress bar and warnings; `crl-data collect --dask-log info` shows them all.
+Dask's own log lines (scheduler, nanny, worker start/stop at INFO) are hidden unless asked for (`dask_log`, the
+log policy of crl.pipelines.fanout), so a user sees the progress bar and warnings; `--dask-log info` shows them all.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import os
 import shutil
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -35,6 +31,7 @@ from crl.pipelines.collect import (
     worker_budget,
     worker_name,
 )
+from crl.pipelines.fanout import LOG_LEVELS, fan_out
 from crl.pipelines.sources import PolicySpec
 
 
@@ -97,15 +94,12 @@ class _Monitor:
             self.bar.__exit__(*exc)
 
 
-DASK_LOG_LEVELS = ("debug", "info", "warning", "error")
-
-
 def run_collection(config: CollectConfig, store: Any, resume: bool = False, scheduler: str | None = None,
                    show_progress: bool = True, dask_log: str = "warning") -> dict[str, Any]:
     """Collect into the next version of `config.dataset` and commit it; returns the manifest.
 
     Every env step collected is recorded (episodes running when the budget is spent are cut and marked as
-    truncated). dask_log: the least severe Dask log level shown when workers run on Dask (one of DASK_LOG_LEVELS).
+    truncated). dask_log: the least severe Dask log level shown when workers run on Dask (one of crl.pipelines.fanout.LOG_LEVELS).
     """
     from crl.envs import make
 
@@ -119,8 +113,8 @@ def run_collection(config: CollectConfig, store: Any, resume: bool = False, sche
         check_resumable("collection", staging.info["provenance"].get("collector", {}), prov["collector"],
                         (*CollectRunner.resumable_changes, "code_version"))
     policy = PolicySpec.parse(config.policy)
-    if dask_log not in DASK_LOG_LEVELS:
-        raise ConfigError(f"--dask-log {dask_log!r} unknown; use one of {', '.join(DASK_LOG_LEVELS)}")
+    if dask_log not in LOG_LEVELS:
+        raise ConfigError(f"--dask-log {dask_log!r} unknown; use one of {', '.join(LOG_LEVELS)}")
     per_worker = -(-config.env_steps // config.workers)
     results: list[dict[str, Any]] = []
     failed: list[dict[str, str]] = []
@@ -152,80 +146,20 @@ def run_collection(config: CollectConfig, store: Any, resume: bool = False, sche
     return staging.commit(extra_provenance=extra)
 
 
-@contextlib.contextmanager
-def dask_logging(level: str) -> Iterator[None]:
-    """Show Dask's log records of `level` and above, here and in the worker processes started meanwhile.
-
-    Here: the `distributed` logger's level (its records may reach the root handler that orbax installs, where
-    LocalCluster's `silence_logs` does not look). Worker processes are spawned and configure their logging from
-    the dask config at import, so the level travels as DASK_LOGGING__DISTRIBUTED in their environment.
-    """
-    logger = logging.getLogger("distributed")
-    old_level, old_env = logger.level, os.environ.get("DASK_LOGGING__DISTRIBUTED")
-    logger.setLevel(level.upper())
-    os.environ["DASK_LOGGING__DISTRIBUTED"] = level
-    try:
-        yield
-    finally:
-        logger.setLevel(old_level)
-        if old_env is None:
-            os.environ.pop("DASK_LOGGING__DISTRIBUTED", None)
-        else:
-            os.environ["DASK_LOGGING__DISTRIBUTED"] = old_env
-
-
 def _fan_out(config: CollectConfig, staging: Any, per_worker: int, scheduler: str | None, dask_log: str = "warning"
              ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    with dask_logging(dask_log):
-        return _fan_out_logged(config, staging, per_worker, scheduler, dask_log)
+    """Every worker as a Dask task (crl.pipelines.fanout); a worker that fails twice has its shards discarded."""
+    names = {f"collect-{staging.id}-{worker_name(i)}": i for i in range(config.workers)}
 
+    def discard(name: str, _error: str) -> None:
+        worker = worker_name(names[name])
+        discard_worker_shards(staging, worker, 0)
+        shutil.rmtree(checkpoint_root(staging, worker), ignore_errors=True)
 
-def _fan_out_logged(config: CollectConfig, staging: Any, per_worker: int, scheduler: str | None, dask_log: str
-                    ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    from dask.distributed import Client, LocalCluster, as_completed
-
-    cluster = None
-    if scheduler is None:
-        # no dashboard; the scheduler's HTTP server (health, metrics) still starts: on a free local port, so a
-        # second cluster on the host does not warn "Port 8787 is already in use"
-        cluster = LocalCluster(n_workers=config.workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, memory_limit=0,
-                               scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                               silence_logs=getattr(logging, dask_log.upper()))
-        client = Client(cluster)
-    else:
-        client = Client(scheduler)
-    try:
-        futures = {
-            client.submit(_worker_task, config, staging, i, per_worker, retries=1, pure=False,
-                          key=f"crl-collect-{staging.id}-{worker_name(i)}"): i
-            for i in range(config.workers)
-        }
-        results, failed = [], []
-        for fut in as_completed(futures):
-            i = futures[fut]
-            try:
-                results.append(fut.result())
-            except Exception as e:  # noqa: BLE001 - reported, and the worker's shards discarded
-                discard_worker_shards(staging, worker_name(i), 0)
-                shutil.rmtree(checkpoint_root(staging, worker_name(i)), ignore_errors=True)
-                failed.append({"worker": worker_name(i), "error": f"{type(e).__name__}: {e}"})
-        results.sort(key=lambda r: r["worker"])
-        return results, failed
-    finally:
-        # Every worker has returned (its shards and checkpoint are on disk) or failed; the nanny then kills worker
-        # processes that take over 4 s to exit (measured: JAX/orbax teardown on a busy host) and warns each time.
-        # That warning says nothing about the data, so it is shown only at --dask-log info or debug.
-        nanny = logging.getLogger("distributed.nanny")
-        old = nanny.level
-        if nanny.getEffectiveLevel() >= logging.WARNING:
-            nanny.setLevel(logging.ERROR)
-        try:
-            client.close()
-            if cluster is not None:
-                cluster.close()
-        finally:
-            nanny.setLevel(old)
+    results, errors = fan_out(_worker_task, {n: (config, staging, i, per_worker) for n, i in names.items()},
+                              workers=config.workers, scheduler=scheduler, log_level=dask_log, on_failed=discard)
+    failed = [{"worker": worker_name(names[n]), "error": e} for n, e in sorted(errors.items())]
+    return sorted(results.values(), key=lambda r: r["worker"]), failed
 
 
 def describe(manifest: dict[str, Any]) -> str:

@@ -71,15 +71,16 @@ def test_report_two_runs_html_markdown_and_cache(runs: list[Path], tmp_path: Pat
     assert all(base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n" for src in imgs)
     assert "images/" not in html.split("<body>", 1)[1].replace("data:image", "")  # nothing linked from outside
     table = html.split("<h2>Comparison</h2>", 1)[1].split("</table>", 1)[0]
-    assert table.count("<tr>") == 4  # header + the three folders
-    for label, rr in (("s0", s0), ("s1", s1)):
-        row = next(r for r in table.split("<tr>") if r.startswith(f"<td>{label}</td>"))
-        assert f"{rr.results['goals']['result']['eval/success']:.3f}" in row and "point_u_maze" in row
+    head = table.split("</thead>", 1)[0]  # three folders: one column each
+    assert head.count("<th>") == 4 and all(f"<th>{label}</th>" in head for label in ("s0", "s1", "notes"))
+    row = next(r for r in table.split("<tr>") if r.startswith("<td>goals success"))
+    assert all(f"{rr.results['goals']['result']['eval/success']:.3f}" in row for rr in (s0, s1))
+    assert "<td>env</td><td>point_u_maze</td><td>point_u_maze</td>" in table
 
     md = rep.markdown.read_text()
     linked = re.findall(r"!\[[^\]]*\]\((images/[^)]+)\)", md)
     assert len(linked) == 6 and all((rep.markdown.parent / p).stat().st_size > 5_000 for p in linked)
-    assert "| s0 | online | point_u_maze |" in md and "| s1 | online | point_u_maze |" in md
+    assert "| env | point_u_maze | point_u_maze | ? |" in md
     assert "goals skipped: no config.json" in md
     doc = json.loads(rep.json.read_text())
     assert [r["label"] for r in doc["runs"]] == ["s0", "s1", "notes"]
@@ -125,6 +126,60 @@ def test_user_errors_exit_2(runs: list[Path], tmp_path: Path) -> None:
     if importlib.util.find_spec("ogbench") is not None:  # a crl-maze run does not fit an OGBench env
         p = _cli("goals", "--policy", f"checkpoint:{runs[0]}", "--env", "ogbench:pointmaze-medium-navigate-v0")
         assert p.returncode == 2 and "state size 4 (env observation: 2)" in p.stderr, p.stderr
+
+
+def _records_only(run: Path, dest: Path, keep_cache: bool = True) -> Path:
+    """A copy of `run` as committed results keep it: no checkpoints (and, unless `keep_cache`, no stored results)."""
+    ignore = {"checkpoints"} | (set() if keep_cache else {"eval_cache"})
+    shutil.copytree(run, dest, ignore=lambda _d, names: [n for n in names if n in ignore])
+    return dest
+
+
+def test_report_from_records_alone_and_a_table_that_fits_at_three_runs(runs: list[Path], tmp_path: Path) -> None:
+    from crl.eval.report import NEEDS_CHECKPOINT
+
+    live_copy = tmp_path / "committed" / "stored"
+    shutil.copytree(runs[0], live_copy, ignore=lambda _d, names: [n for n in names if n == "eval_cache"])
+    want = make_report([live_copy], tmp_path / "first", GOALS).runs[0].results["goals"]["result"]
+    shutil.rmtree(live_copy / "checkpoints")  # as committed results keep it: records and the stored result
+    stored = live_copy
+    bare = _records_only(runs[0], tmp_path / "committed" / "bare", keep_cache=False)
+    rep = make_report([stored, bare, runs[1]], tmp_path / "rep", GOALS)
+    assert rep.cache["misses"] + rep.cache["hits"] == 1  # only the run with checkpoints is evaluated
+    s, b, live = rep.runs
+    assert s.step is None and s.results["goals"]["from_records"] and s.results["goals"]["result"] == want
+    assert "drawn from its records" in s.notes[0] and s.info.records[-1]["epoch"] == 3
+    assert b.skipped == {"goals": NEEDS_CHECKPOINT} and not b.results and live.step == 3
+    html = rep.html.read_text()
+    assert "a result stored in the run folder" in html and NEEDS_CHECKPOINT.replace("'", "&#x27;") in html
+    assert html.count('alt="learning curve (metrics.jsonl)"') == 3  # every run's curve, from its records
+    # 3 runs: one column per run, so the table's width grows with runs, not with fields
+    table = html.split("<h2>Comparison</h2>", 1)[1].split("</table>", 1)[0]
+    head = table.split("</thead>", 1)[0]
+    assert head.count("<th>") == 4 and all(f"<th>{lab}</th>" in head for lab in ("stored", "bare", "s1"))
+    assert "<td>goals success [95% CI]</td>" in table and f"{want['eval/success']:.3f}" in table
+    assert "overflow-wrap:anywhere" in html and "white-space:nowrap" not in html
+    assert json.loads(rep.json.read_text())["runs"][1]["skipped"] == {"goals": NEEDS_CHECKPOINT}
+
+
+def test_report_options_reach_the_recorded_settings(runs: list[Path], tmp_path: Path) -> None:
+    committed = _records_only(runs[0], tmp_path / "committed")
+    out, cache = tmp_path / "o", tmp_path / "cache"
+    p = _cli("report", str(committed), str(runs[1]), "--out", str(out), "--evaluators", "goals,stitching",
+             "--step", "3", "--episodes", "5", "--seed", "2", "--episodes-per-pair", "2",
+             "--max-pairs-per-distance", "4", "--geodesic-pairs", "50", "--bootstrap", "10",
+             "--ogbench-max-steps", "100", "--cache-dir", str(cache), "--title", "options walk", "--no-progress")
+    assert p.returncode == 0, p.stderr
+    doc = json.loads((out / "report.json").read_text())
+    assert doc["title"] == "options walk" and "<title>options walk</title>" in (out / "report.html").read_text()
+    assert doc["settings"] == {"evaluators": ["goals", "stitching"], "step": 3, "goals_episodes": 5, "seed": 2,
+                               "stitching_episodes_per_pair": 2, "stitching_max_pairs_per_distance": 4,
+                               "geodesic_pairs": 50, "geodesic_bootstrap": 10, "ogbench_max_episode_steps": 100}
+    live = doc["runs"][1]
+    assert live["results"]["goals"]["episodes"] == 5 and live["results"]["goals"]["checkpoint_step"] == 3
+    assert live["results"]["stitching"]["episodes_per_pair"] == 2
+    assert len(list(cache.glob("*/goals-step3-*/result.json"))) == 1  # --cache-dir, not RUN/eval_cache
+    assert "cache hit" not in p.stderr and "evaluating" not in p.stderr  # --no-progress
 
 
 # ---- slow: the page in a real browser ------------------------------------------------------------------------------
