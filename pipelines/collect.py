@@ -13,7 +13,9 @@ Checkpoints, resume and divergence are the driver's; see `CollectRunner` for wha
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,7 +24,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from crl.errors import ConfigError, DatasetError
+from crl.errors import ConfigError
 from crl.pipelines.episodes import EpisodeAssembler
 from crl.pipelines.sink import EpisodeSink
 from crl.pipelines.sources import CrlSource, PolicySource, PolicySpec
@@ -161,12 +163,20 @@ def worker_name(index: int) -> str:
     return f"w{index}"
 
 
+def scratch_root() -> Path:
+    """The local folder that holds resume checkpoints of collections into object storage: $CRL_SCRATCH_DIR, else
+    ~/.cache/crl/scratch (a shared filesystem path lets another host resume)."""
+    return Path(os.environ.get("CRL_SCRATCH_DIR") or "~/.cache/crl/scratch").expanduser()
+
+
 def checkpoint_root(staging: Any, worker: str) -> Path:
-    """Where a worker keeps its resume checkpoints: inside the staging folder (so they ship with the version)."""
-    if not staging.loc.local:
-        raise DatasetError("collection needs a local dataset root for its resume checkpoints; collect locally "
-                           "and copy the committed version to object storage")
-    return Path(staging.loc.path(staging.rel)) / CHECKPOINTS / worker
+    """Where a worker keeps its resume checkpoints: inside the staging folder on a local root (so they ship with
+    the version); for a root on object storage, in the local scratch folder (orbax writes local files), keyed by
+    root and version, and copied into the version when the worker finishes."""
+    if staging.loc.local:
+        return Path(staging.loc.path(staging.rel)) / CHECKPOINTS / worker
+    key = hashlib.sha256(staging.loc.url.encode()).hexdigest()[:12]
+    return scratch_root() / key / staging.rel / CHECKPOINTS / worker
 
 
 def discard_worker_shards(staging: Any, worker: str, keep_below_seq: int) -> list[str]:
@@ -344,6 +354,8 @@ def collect_worker(config: CollectConfig, staging: Any, index: int, env_steps: i
         runner.sink.close()
         runner.writer.close()
         runner.write_progress(runner.num_epochs)
+        if not staging.loc.local:  # the version carries its collector checkpoints, as on a local root
+            staging.loc.upload_tree(str(runner.run_dir), f"{staging.rel}/{CHECKPOINTS}/{runner.worker}")
     except BaseException:
         if runner.writer is not None:
             runner.writer.__exit__(RuntimeError, None, None)

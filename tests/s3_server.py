@@ -13,13 +13,14 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 BUCKET = "crl-test"
 
 
-@dataclass(frozen=True)
+@dataclass
 class S3Server:
     """The running server: endpoint URL, the accepted key pair, and the test bucket."""
 
@@ -27,6 +28,19 @@ class S3Server:
     key: str
     secret: str
     bucket: str = BUCKET
+    server: Any = None
+
+    def stop(self) -> None:
+        """Stop serving (a server that went away); the stored objects stay in this process's moto backend."""
+        self.server.stop()
+
+    def restart(self) -> None:
+        """Serve again on the same port, with the same objects."""
+        from moto.server import ThreadedMotoServer
+
+        host, port = self.endpoint.rsplit(":", 1)
+        self.server = ThreadedMotoServer(ip_address=host.split("//")[1], port=int(port), verbose=False)
+        self.server.start()
 
     def env(self) -> dict[str, str]:
         """The environment a client needs (what a user sets for a private S3-compatible server)."""
@@ -61,7 +75,7 @@ def s3_server() -> Iterator[S3Server]:
     key = iam.create_access_key(UserName="crl")["AccessKey"]
     boto3.client("s3", **boot).create_bucket(Bucket=BUCKET)
     requests.post(f"{endpoint}/moto-api/reset-auth", data=b"0", timeout=10)  # from now on every request is signed
-    info = S3Server(endpoint, key["AccessKeyId"], key["SecretAccessKey"])
+    info = S3Server(endpoint, key["AccessKeyId"], key["SecretAccessKey"], server=server)
     saved = {k: os.environ.get(k) for k in info.env()}
     os.environ.update(info.env())
     try:
@@ -72,7 +86,7 @@ def s3_server() -> Iterator[S3Server]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        server.stop()
+        info.server.stop()
 
 
 @pytest.fixture
