@@ -10,7 +10,6 @@ the mean over the tasks. Actions are clipped to [-1, 1]. OGBench draws reset noi
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -97,14 +96,10 @@ class GlobalNumpySeed:
 
 
 def wilson(successes: float, n: int, z: float = 1.959963984540054) -> list[float]:
-    """95% Wilson score interval of a success rate."""
-    if n <= 0:
-        return [math.nan, math.nan]
-    p = successes / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return [max(0.0, c - h), min(1.0, c + h)]
+    """95% Wilson score interval of a success rate (crl.evaluation.wilson_ci, as a list)."""
+    from crl.evaluation import wilson_ci
+
+    return list(wilson_ci(successes, n, z))
 
 
 def rollout_tasks(
