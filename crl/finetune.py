@@ -21,6 +21,8 @@ from crl.buffer import sample
 from crl.config import TrainConfig
 from crl.errors import ConfigError
 from crl.learner import LearnerState
+from crl.loop import eval_key
+from crl.policies import check_fits
 from crl.relabel import Batch
 from crl.train import OnlineRunner, Trainer, TrainState
 
@@ -136,12 +138,8 @@ class FinetuneRunner(OnlineRunner):
 
             store = store if store is not None else DatasetStore()
             reader = store.open(config.dataset)
-            spec = reader.env_spec
-            have = (int(spec["state_size"]), int(spec["action_size"]), int(spec["goal_size"]))
-            want = (src.env_spec["state_size"], src.env_spec["action_size"], src.env_spec["goal_size"])
-            if have != want:
-                raise ConfigError(f"dataset {config.dataset} has state/action/goal sizes {have}, the source run "
-                                  f"{want}; mix in a dataset of the run's env")
+            check_fits(f"dataset {config.dataset}", reader.env_spec, src.env_spec,
+                       "mix in a dataset of the run's env")
             self.dataset_hash = store.manifest(config.dataset).get("content_hash")
             stream = WindowStream(reader, window_rows=config.window or None, seed=config.seed)
             self.cursor = WindowCursor(stream)
@@ -162,7 +160,7 @@ class FinetuneRunner(OnlineRunner):
         """The key of the source run's final evaluation (the driver's scheme: fold_in(PRNGKey(seed + 1), epoch)),
         so that the evaluation before any update reproduces it."""
         src_seed = int(self.source.config.get("seed", 0))
-        return jax.random.fold_in(jax.random.PRNGKey(src_seed + 1), self.source.step)
+        return eval_key(src_seed, self.source.step)
 
     def extra_config(self) -> dict[str, Any]:
         out: dict[str, Any] = {"init_from": {"run": str(self.source.run_dir), "kind": self.source.kind,

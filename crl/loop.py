@@ -84,6 +84,12 @@ def check_resumable(kind: str, stored: dict[str, Any], given: dict[str, Any], al
                           f"only {', '.join(allowed)} may change")
 
 
+def eval_key(seed: int, epoch: int) -> jax.Array:
+    """The key of a run's evaluation after `epoch` epochs: fold_in(PRNGKey(seed + 1), epoch). One rule for the
+    driver, a fine-tune's epoch-0 evaluation of its source and `crl-eval goals` reproducing a logged eval/*."""
+    return jax.random.fold_in(jax.random.PRNGKey(seed + 1), epoch)
+
+
 def solved_streak_of(records: list[dict[str, Any]]) -> int:
     """How many evaluations in a row, up to the last one in `records`, scored eval/success 1.0 (a fine-tune's
     epoch-0 evaluation of its source does not count, as in a fresh run)."""
@@ -138,7 +144,6 @@ def drive(
         "kind": meta["kind"], "config": meta["config"], "env": runner.env_spec, **runner.extra_config(),
         "code_version": meta["code_version"]})
 
-    eval_key = jax.random.PRNGKey(config.seed + 1)
     stop_after = getattr(config, "stop_when_solved", 0)
     last: dict[str, float] = {}
     latest_eval: dict[str, float] = {}
@@ -162,7 +167,7 @@ def drive(
             t_prev = now
             stop = False
             if done % config.eval_every == 0 or done == runner.num_epochs:
-                ev = runner.evaluate(state, jax.random.fold_in(eval_key, done))
+                ev = runner.evaluate(state, eval_key(config.seed, done))
                 if ev is not None:
                     latest_eval = to_host(ev)
                     record.update(latest_eval)

@@ -18,13 +18,14 @@ from crl.eval.policies import Policy, resolve_policy
 from crl.eval.registry import Evaluator, register
 from crl.eval.results import default_out, header, write_json
 from crl.evaluation import evaluate_goals, summarize_goals
+from crl.loop import eval_key as loop_eval_key
 
 
 def eval_key(policy: Policy, seed: int | None) -> tuple[jax.Array, str]:
     """(key, how it was made): the trainer's eval key for a checkpoint without `seed`, else PRNGKey(seed)."""
     if seed is None and policy.loaded is not None:
         train_seed = int(policy.loaded.config.get("seed", 0))
-        key = jax.random.fold_in(jax.random.PRNGKey(train_seed + 1), policy.step)
+        key = loop_eval_key(train_seed, policy.step)
         return key, f"trainer: fold_in(PRNGKey({train_seed} + 1), {policy.step})"
     s = 0 if seed is None else int(seed)
     return jax.random.PRNGKey(s), f"PRNGKey({s})"

@@ -1,4 +1,4 @@
-"""Policies by name, as the collector names them (`crl.pipelines.sources.PolicySpec`): `checkpoint:RUN_DIR`,
+"""Policies by name, as the collector names them (`crl.policies.PolicySpec`): `checkpoint:RUN_DIR`,
 `oracle` (point mazes: the BFS-waypoint controller), `random` (uniform actions).
 
 `resolve_policy(name, env)` returns a `Policy`: the env it acts in (for a checkpoint the run's env rebuilt from its
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from crl.errors import ConfigError
+from crl.policies import check_fits
 
 POLICY_NAMES = ("checkpoint:RUN_DIR", "oracle", "random")
 
@@ -51,14 +52,6 @@ def make_env(name: str, **overrides: Any) -> Any:
     return make(name, **overrides)
 
 
-def _check_fits(env: Any, spec: dict[str, Any], run: Path) -> None:
-    have = (spec["state_size"], spec["goal_size"], spec["action_size"])
-    want = (env.state_size, env.goal_size, env.action_size)
-    if tuple(have) != want:
-        raise ConfigError(f"run {run} was trained on {spec['name']} (state/goal/action sizes {tuple(have)}), which "
-                          f"does not fit {env.spec.name} {want}; drop --env or pick an env of the same family")
-
-
 def resolve_policy(name: str, env: Any | str | None = None, step: int | None = None,
                    env_overrides: dict[str, Any] | None = None) -> Policy:
     """The policy `name` in `env` (an env, an env name, or None = the run's env for a checkpoint).
@@ -79,7 +72,7 @@ def resolve_policy(name: str, env: Any | str | None = None, step: int | None = N
         loaded = load_agent(run, step)
         if env is None:
             env = task_env_from_spec(loaded.env_spec, **overrides)
-        _check_fits(env, loaded.env_spec, run)
+        check_fits(f"run {run}", loaded.env_spec, env, "drop --env or pick an env of the same family")
         return Policy(name, "checkpoint", env, loaded.act, False, loaded.run_dir, loaded.step, loaded)
     if name in ("oracle", "random"):
         if env is None:

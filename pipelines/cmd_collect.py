@@ -9,8 +9,7 @@ import click
 
 from crl.errors import ConfigError
 from crl.pipelines.cli import get_store
-
-POLICIES = ("crl", "random", "oracle", "checkpoint:PATH")  # kept in step with crl.pipelines.sources.POLICIES
+from crl.policies import POLICIES
 
 
 @click.command("collect")

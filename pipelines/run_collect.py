@@ -32,7 +32,7 @@ from crl.pipelines.collect import (
     worker_name,
 )
 from crl.pipelines.fanout import LOG_LEVELS, fan_out
-from crl.pipelines.sources import PolicySpec
+from crl.policies import PolicySpec
 
 
 def _on_device(index: int) -> Any:
@@ -99,7 +99,7 @@ def run_collection(config: CollectConfig, store: Any, resume: bool = False, sche
     """Collect into the next version of `config.dataset` and commit it; returns the manifest.
 
     Every env step collected is recorded (episodes running when the budget is spent are cut and marked as
-    truncated). dask_log: the least severe Dask log level shown when workers run on Dask (one of crl.pipelines.fanout.LOG_LEVELS).
+    truncated). dask_log: the least severe Dask log level shown when workers run on Dask (fanout.LOG_LEVELS).
     """
     from crl.envs import make
 

@@ -12,28 +12,9 @@ from typing import Any
 import jax
 
 from crl.errors import ConfigError
-from crl.pipelines.cmd_collect import POLICIES  # one list for the CLI help and the parser
+from crl.policies import PolicySpec, check_fits
 from crl.rollout import PolicyFn, make_unroll, random_policy, with_gaussian_noise
 from crl.transition import Transition
-
-
-@dataclass(frozen=True)
-class PolicySpec:
-    """A parsed `--policy` value: kind in {crl, random, oracle, checkpoint} and the checkpoint path if any."""
-
-    kind: str
-    path: str | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> PolicySpec:
-        if text in ("crl", "random", "oracle"):
-            return cls(text)
-        if text.startswith("checkpoint:") and len(text) > len("checkpoint:"):
-            return cls("checkpoint", text[len("checkpoint:"):])
-        raise ConfigError(f"unknown --policy {text!r}; use one of {', '.join(POLICIES)}")
-
-    def __str__(self) -> str:
-        return self.kind if self.path is None else f"{self.kind}:{self.path}"
 
 
 class CrlSource:
@@ -99,12 +80,7 @@ class PolicySource:
         from crl.checkpoint import load_agent
 
         la = load_agent(policy.path)  # any kind of run; params hold the evaluated (Polyak-averaged) actor
-        spec = la.env_spec
-        have = (spec["state_size"], spec["goal_size"], spec["action_size"])
-        want = (env.state_size, env.goal_size, env.action_size)
-        if have != want:
-            raise ConfigError(f"checkpoint {policy.path} was trained on {spec['name']} (state/goal/action sizes "
-                              f"{have}), which does not fit {env.spec.name} {want}")
+        check_fits(f"checkpoint {policy.path}", la.env_spec, env, "collect in an env of the run's family")
         return lambda obs, key: la.agent.policy(la.params, obs, key, deterministic=deterministic)
 
     def _init(self, key: jax.Array) -> RolloutState:
