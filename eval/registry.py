@@ -20,7 +20,7 @@ Block = tuple[Any, ...]
 
 EVALUATOR_MODULES = ["crl.eval.goals", "crl.eval.stitching", "crl.eval.geodesic"]
 """Modules that register evaluators, in report order."""
-SECTION_MODULES: list[str] = []
+SECTION_MODULES: list[str] = ["crl.eval.coverage"]
 """Modules that register record-only sections (e.g. a dataset's coverage map)."""
 
 

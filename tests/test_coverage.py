@@ -105,3 +105,21 @@ def test_bad_map_paths_and_ids_are_one_line(data_root: Path, tmp_path: Path, cap
     assert code == 2 and needle in err and err.count("\n") == 1 and "Traceback" not in err
     code, _, err = run(capsys, "show", "test/none-v0", "--map", str(tmp_path / "m.png"))
     assert code == 2 and "unknown dataset" in err and not (tmp_path / "m.png").exists()
+
+
+def test_report_draws_the_coverage_of_the_dataset_a_run_trained_on(data_root: Path, tmp_path: Path) -> None:
+    import json
+
+    from crl.eval.report import ReportSettings, make_report
+
+    parent = _parent(DatasetStore())
+    run = tmp_path / "offline-run"  # an offline run's records (config.json, metrics.jsonl), no checkpoint needed
+    run.mkdir()
+    spec = DatasetStore().manifest(parent)["env_spec"]
+    (run / "config.json").write_text(json.dumps({"kind": "offline", "offline": {"dataset": parent,
+                                                                                "env_spec": spec}}))
+    (run / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "sgd_steps": 10, "eval/success": 0.5}) + "\n")
+    rep = make_report([run], tmp_path / "rep", ReportSettings(evaluators=("goals",)))
+    html = rep.html.read_text()
+    assert "dataset coverage" in html and f"coverage of {parent}" in html and "free cells visited: 7/7" in html
+    assert [p for p in (tmp_path / "rep" / "images").glob("coverage_*.png") if png(p)]
