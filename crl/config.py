@@ -197,7 +197,7 @@ class TrainConfig(NestedConfig):
     train_env_overrides: dict[str, Any] = field(default_factory=dict)
     """MazeEnvConfig overrides for the TRAINING envs only (evaluation runs the env's own task). The cpu preset uses
     {'start_cells': 'free', 'new_goal_on_success': True}: episodes start anywhere and chain goals, so the replay
-    holds long trajectories across the whole maze from the first epoch (see README, Training)."""
+    holds long trajectories across the whole maze from the first epoch (see docs/crl-train.md)."""
     num_envs: int = 64
     """Parallel training environments."""
     unroll_length: int = 50
@@ -304,14 +304,14 @@ class TrainConfig(NestedConfig):
 
 
 PRESETS: dict[str, TrainConfig] = {
-    # CPU default: small, fast-learning; measured on 2-core CPUs (see README ## Training).
+    # CPU default: small, fast-learning; measured on 2-core CPUs (see docs/crl-train.md).
     # Exploring starts + chained goals give the Monte Carlo critic trajectories across the whole maze; a replay that
     # keeps the whole run and a Polyak-averaged actor keep the deterministic policy from flipping late in the run;
     # batch 128 (1.9x batch 256's env steps/s), 192 SGD steps per epoch (128 learned later). 256 envs x 50 steps
     # per epoch (12,800 env steps, 4x the data per SGD step of 64 envs, +14% time per epoch on one core): seeds 0-3
     # first reach 1.0 after 70-85 epochs (64 envs: 85-160, two seeds past the old 125-epoch budget). An evaluation
     # every 5 epochs, a stop after 2 in a row at 1.0 (10 epochs after the first 1.0 at most) and a 100-epoch budget
-    # (1.28M env steps) keep the default run within ~6 minutes on a 2-core CPU (README ## Training: measurements).
+    # (1.28M env steps) keep the default run within ~6 minutes on a 2-core CPU (docs/crl-train.md: measurements).
     "cpu": TrainConfig(episode_length=250, num_envs=256, total_env_steps=1_280_000, replay_size=1_280_000,
                        stop_when_solved=2, eval_every=5,
                        train_env_overrides={"start_cells": "free", "new_goal_on_success": True},
