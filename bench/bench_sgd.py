@@ -25,7 +25,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from crl.agent import CRLAgent, cpu_compiler_options
+from crl.agent import CRLAgent
+from crl.backend import cpu_compiler_options
 from crl.config import AgentConfig
 from crl.networks import kernel_init, sample_tanh_gaussian
 from crl.relabel import Batch

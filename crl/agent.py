@@ -14,31 +14,11 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from crl.backend import CPU_COMPILER_OPTIONS, cpu_compiler_options  # noqa: F401 - re-exported
 from crl.config import AgentConfig
-from crl.fused import on_cpu_backend
 from crl.losses import actor_loss, alpha_loss, ddpg_bc_actor_loss, infonce_loss, paired_energy, pairwise_logits
 from crl.networks import Actor, ResidualEncoder, sample_tanh_gaussian, tanh_gaussian_log_prob
 from crl.relabel import Batch
-
-# XLA:CPU compiler options for the jits that contain `CRLAgent.update` (the trainer's epoch, bench_sgd), via
-# `cpu_compiler_options()`. Each measured on the depth-64, batch-512 update, 2-core dev box (bench/RESULTS.md):
-# - YNNPACK takes only the matmuls; XLA's own emitter does the elementwise work around them;
-# - 512-bit vectors for XLA's own loops: exp/sigmoid in the LayerNorm-Swish fusions run ~2x faster with AVX-512
-#   (a hint to LLVM's vectoriser; not measured on CPUs without AVX-512);
-# - region-based copy insertion: without it XLA copies every kernel of the scanned state in each loop iteration,
-#   because the actor reads the pre-update critic while the critic's Adam writes the new one.
-# Together 2-7% on the depth-64 and depth-4/batch-256 updates (5-15% slower at batch 1024 for depth 4 and 16).
-# Per jit, so nothing else in the process changes; not passed on other backends.
-CPU_COMPILER_OPTIONS: dict[str, str | int | bool] = {
-    "xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT",
-    "xla_cpu_prefer_vector_width": 512,
-    "xla_cpu_copy_insertion_use_region_analysis": True,
-}
-
-
-def cpu_compiler_options() -> dict[str, str | int | bool] | None:
-    """CPU_COMPILER_OPTIONS when the default backend is the CPU, else None (the options are XLA:CPU's only)."""
-    return dict(CPU_COMPILER_OPTIONS) if on_cpu_backend() else None
 
 
 @struct.dataclass
@@ -98,12 +78,6 @@ class CRLAgent:
         if deterministic:
             return jnp.tanh(mean)
         return sample_tanh_gaussian(mean, log_std, key)[0]
-
-    def critic_logits(self, params: AgentParams, batch: Batch) -> jax.Array:
-        """[B, B] logits f(s_i, a_i, g_j)."""
-        phi = self.sa_net.apply(params.sa_encoder, jnp.concatenate([batch.state, batch.action], -1))
-        psi = self.g_net.apply(params.g_encoder, batch.goal)
-        return pairwise_logits(phi, psi, self.config.energy)
 
     def paired_logits(self, params: AgentParams, state: jax.Array, action: jax.Array, goal: jax.Array) -> jax.Array:
         """[B] critic logits f(s_i, a_i, g_i) (higher = closer; the geodesicity probe scores these)."""

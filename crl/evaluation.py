@@ -85,7 +85,7 @@ def goal_means(per_episode: dict[str, jax.Array]) -> dict[str, jax.Array]:
 
 def goal_vector(env: Any, xy: jax.Array) -> jax.Array:
     """The env's goal vector for goal positions `xy` [..., 2] (humanoid appends its target height)."""
-    fn = getattr(env, "_goal_from_xy", None)  # MazeEnv's family hook; no public name for it yet
+    fn = getattr(env, "goal_from_xy", None)  # MazeEnv's family hook (humanoid appends a height)
     xy = jnp.asarray(xy, jnp.float32)
     if fn is None:
         return xy

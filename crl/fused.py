@@ -24,17 +24,14 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
+from crl.backend import on_cpu_backend
+
 LN_EPS = 1e-6  # flax nn.LayerNorm's default epsilon
 ACTS = ("swish", "relu")
 
 
 def _act(y: jax.Array, act: str) -> jax.Array:
     return y * jax.nn.sigmoid(y) if act == "swish" else jnp.maximum(y, 0.0)
-
-
-def on_cpu_backend() -> bool:
-    """Whether the default backend is XLA:CPU (picks the CPU-only forms here and crl.agent's compiler options)."""
-    return jax.default_backend() == "cpu"
 
 
 def _row_dot(a: jax.Array, w: jax.Array) -> jax.Array:

@@ -17,7 +17,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from crl.agent import AgentParams, AgentState, cpu_compiler_options
+from crl.agent import AgentParams, AgentState
+from crl.backend import cpu_compiler_options
 from crl.buffer import BufferState, init_buffer, insert, sample
 from crl.config import TrainConfig
 from crl.envs.base import State

@@ -114,7 +114,7 @@ class HumanoidMaze(MazeEnv):
         start = tuple(float(v) for v in self.maze.cell_to_xy(self.maze.start_cells()[0]))
         return humanoid_xml(walls, start)
 
-    def _goal_from_xy(self, xy: jax.Array) -> jax.Array:
+    def goal_from_xy(self, xy: jax.Array) -> jax.Array:
         return jnp.concatenate([xy, jnp.full((1,), TARGET_Z, xy.dtype)])
 
     def _init_qpos_qvel(self, key: jax.Array, start_xy: jax.Array) -> tuple[jax.Array, jax.Array]:

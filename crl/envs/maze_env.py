@@ -80,7 +80,7 @@ class MazeEnv:
     def _state_obs(self, data: mjx.Data) -> jax.Array:
         raise NotImplementedError
 
-    def _goal_from_xy(self, xy: jax.Array) -> jax.Array:
+    def goal_from_xy(self, xy: jax.Array) -> jax.Array:
         """The goal vector for a goal position in the plane (humanoid adds the target height)."""
         return xy
 
@@ -98,7 +98,7 @@ class MazeEnv:
 
     def sample_goal(self, key: jax.Array) -> jax.Array:
         """A goal from the layout's goal cells with the configured jitter."""
-        return self._goal_from_xy(self._sample_xy(key, self._goals, self.config.goal_jitter))
+        return self.goal_from_xy(self._sample_xy(key, self._goals, self.config.goal_jitter))
 
     # ------------------------------------------------------------ API
     def with_config(self, **overrides: Any) -> MazeEnv:
@@ -110,7 +110,7 @@ class MazeEnv:
         `sample_goal`. Evaluations cycle `index` so every goal cell gets the same number of episodes."""
         centre = self._goals[jnp.mod(index, self.num_goal_cells)][None]
         return self._new_episode(
-            key, lambda k: self._goal_from_xy(self._sample_xy(k, centre, self.config.goal_jitter)))
+            key, lambda k: self.goal_from_xy(self._sample_xy(k, centre, self.config.goal_jitter)))
 
     @property
     def num_goal_cells(self) -> int:
