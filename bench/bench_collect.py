@@ -1,13 +1,16 @@
 """Collector recording overhead: env steps/s of a training CRL collector with recording on vs the sink off.
 
-Both arms run the same jitted collector epochs (unroll + replay insert + SGD) from the same compiled trainer; the
+All arms run the same jitted collector epochs (unroll + replay insert + SGD) from the same compiled trainer; the
 "on" arm also pushes every epoch's transitions through the collector's recording path (async device-to-host copy,
-sink thread, episode assembly, ShardWriter encoding + zarr I/O to a real staging version on disk). Arms are
-interleaved (off, on, off, on, ...) and the figure is the median over pairs of on/off (a pair runs back to back, so
-it sees the same machine load); 1.0 = recording is free.
+sink thread, episode assembly, ShardWriter encoding + zarr I/O to a real staging version on disk). With --driver, a
+third arm runs the whole collector worker as it runs in `crl-data collect` (crl.loop.drive over a CollectRunner:
+per-epoch metrics, divergence check, metrics.jsonl, the recording hook); its rate is the median of the per-epoch
+env_steps_per_s it logs (checkpoint saves excluded, as the driver excludes them). Arms are interleaved (off, on,
+driver, off, ...) and each figure is the median over rounds of arm/off (a round runs back to back, so it sees the
+same machine load); 1.0 = recording is free.
 
     python bench/bench_collect.py                      # point + ant, depth 4 and 64 (CPU-sized)
-    python bench/bench_collect.py --envs point_u_maze --depths 4 --epochs 10
+    python bench/bench_collect.py --envs point_u_maze --depths 4 --epochs 10 --driver
 """
 
 from __future__ import annotations
@@ -47,6 +50,34 @@ def run_arm(source, env, state, epochs: int, staging=None) -> tuple[float, objec
     return epochs * source.num_envs * source.unroll_length / dt, state
 
 
+def run_driver_arm(cfg: CollectConfig, source, store, epochs: int, tmp: str) -> float:
+    """Median per-epoch env steps/s of a collector worker under crl.loop.drive, on the compiled `source`."""
+    import dataclasses
+    import json
+    from pathlib import Path
+
+    from crl.loop import drive
+    from crl.pipelines import collect
+
+    name = f"bench/driver-{time.monotonic_ns() % 10**9}"
+    env = make(cfg.env, episode_length=250)
+    staging = store.begin(name, env.spec)
+    run_cfg = dataclasses.replace(cfg, checkpoint_every=10**6, eval_every=0, shard_rows=100_000)
+    build = collect.build_source
+    collect.build_source = lambda *a, **k: source  # the compiled source: no tracing inside the timing
+    try:
+        runner = collect.CollectRunner(run_cfg, staging, 0, epochs * source.num_envs * source.unroll_length,
+                                       run_dir=Path(tmp) / name)
+    finally:
+        collect.build_source = build
+    drive(runner, runner.run_dir, resume=True, on_epoch=runner.record, progress=False)
+    runner.sink.close()
+    runner.writer.close()
+    staging.abort()
+    rates = [json.loads(line)["env_steps_per_s"] for line in (runner.run_dir / "metrics.jsonl").open()]
+    return statistics.median(rates[1:])
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--envs", nargs="+", default=["point_u_maze", "ant_u_maze"])
@@ -57,10 +88,12 @@ def main() -> None:
     p.add_argument("--unroll-length", type=int, default=50)
     p.add_argument("--sgd-steps", type=int, default=16)
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--driver", action="store_true", help="also time the whole worker under crl.loop.drive")
     args = p.parse_args()
     enable_compile_cache()
     print(f"devices: {jax.devices()}")
-    print(f"{'env':16s} {'depth':>5s} {'off steps/s':>12s} {'on steps/s':>12s} {'on/off':>7s}")
+    print(f"{'env':16s} {'depth':>5s} {'off steps/s':>12s} {'on steps/s':>12s} {'on/off':>7s}"
+          + (f" {'driver steps/s':>14s} {'driver/off':>10s}" if args.driver else ""))
     with tempfile.TemporaryDirectory() as tmp:
         store = DatasetStore(tmp)
         for env_name in args.envs:
@@ -75,16 +108,22 @@ def main() -> None:
                 state, _, _ = source.step(state)  # compile
                 jax.block_until_ready(state)
                 staging = store.begin(f"bench/{env_name.replace('_', '-')}-d{depth}", env.spec)
-                off, on = [], []
+                off, on, driver = [], [], []
                 for _ in range(args.repeats):
                     r, state = run_arm(source, env, state, args.epochs)
                     off.append(r)
                     r, state = run_arm(source, env, state, args.epochs, staging)
                     on.append(r)
+                    if args.driver:
+                        driver.append(run_driver_arm(cfg, source, store, args.epochs, tmp))
                 staging.abort()
                 m_off, m_on = statistics.median(off), statistics.median(on)
                 ratio = statistics.median(b / a for a, b in zip(off, on, strict=True))
-                print(f"{env_name:16s} {depth:5d} {m_off:12,.0f} {m_on:12,.0f} {ratio:7.3f}", flush=True)
+                line = f"{env_name:16s} {depth:5d} {m_off:12,.0f} {m_on:12,.0f} {ratio:7.3f}"
+                if driver:
+                    d_ratio = statistics.median(b / a for a, b in zip(off, driver, strict=True))
+                    line += f" {statistics.median(driver):14,.0f} {d_ratio:10.3f}"
+                print(line, flush=True)
 
 
 if __name__ == "__main__":
