@@ -28,7 +28,7 @@ import orbax.checkpoint as ocp
 from crl.errors import ConfigError
 
 FORMAT = 2
-"""Checkpoint format: 1 = positional leaves (before 2026-12, not readable any more), 2 = tree-path items + meta."""
+"""Checkpoint format: 1 = positional leaves (no longer readable), 2 = tree-path items + meta."""
 
 
 def checkpoint_dir(run_dir: str | Path) -> Path:
@@ -132,7 +132,7 @@ def read_meta(mngr: ocp.CheckpointManager, step: int | None = None) -> dict[str,
     step = latest_step(mngr, step)
     folder = Path(mngr.directory) / str(step)
     if not (folder / "meta").exists():
-        raise ConfigError(f"checkpoint {folder} was written by crl before 2026-12 (positional layout, format 1), "
+        raise ConfigError(f"checkpoint {folder} was written by an older crl (positional layout, format 1), "
                           f"which this version cannot read; retrain the run (or use crl at commit 0df151b)")
     meta = mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
     if "kind" not in meta and "next_seq" in meta:
