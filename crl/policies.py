@@ -49,3 +49,28 @@ def check_fits(what: str, spec: Any, target: Any, fix: str) -> None:
         target_name = target.get("name", "?") if isinstance(target, dict) else target.spec.name
         raise ConfigError(f"{what} was made on {name} (state/goal/action sizes {have}), which does not fit "
                           f"{target_name} {want}; {fix}")
+
+
+def policy_fn(spec: PolicySpec, env: Any, deterministic: bool = True, step: int | None = None
+              ) -> tuple[Any, Any]:
+    """A fixed policy in `env` as `act(obs, key) -> actions` in [-1, 1] (jit-able), with the loaded run
+    (crl.checkpoint.LoadedAgent) of a checkpoint policy, else None. The one resolver of `random`, `oracle` and
+    `checkpoint:PATH` for collectors and evaluators; ConfigError for 'crl' (it trains: only a collector has one), an
+    oracle outside point mazes, or a run whose sizes do not fit `env`."""
+    if spec.kind == "random":
+        from crl.rollout import random_policy
+
+        return random_policy(env.action_size), None
+    if spec.kind == "oracle":
+        from crl.envs.oracle import oracle_action
+
+        if getattr(env, "family", None) != "point":
+            raise ConfigError(f"--policy oracle drives point mazes only, not {env.spec.name}; use a point_*_maze env")
+        return (lambda obs, key: oracle_action(env, obs)), None
+    if spec.kind == "checkpoint":
+        from crl.checkpoint import load_agent
+
+        la = load_agent(spec.path, step)  # any kind of run; params hold the evaluated (Polyak-averaged) actor
+        check_fits(f"run {spec.path}", la.env_spec, env, "pick an env of the run's family")
+        return (lambda obs, key: la.agent.policy(la.params, obs, key, deterministic=deterministic)), la
+    raise ConfigError("--policy crl trains online: only `crl-data collect` runs it")

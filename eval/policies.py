@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from crl.errors import ConfigError
-from crl.policies import check_fits
+from crl.policies import PolicySpec, check_fits, policy_fn
 
 POLICY_NAMES = ("checkpoint:RUN_DIR", "oracle", "random")
 
@@ -77,14 +77,9 @@ def resolve_policy(name: str, env: Any | str | None = None, step: int | None = N
     if name in ("oracle", "random"):
         if env is None:
             raise ConfigError(f"--policy {name} needs --env (e.g. point_u_maze)")
+        fn, _ = policy_fn(PolicySpec(name), env)
         if name == "random":
-            from crl.rollout import random_policy
-
-            return Policy(name, "random", env, random_policy(env.action_size), True)
-        if getattr(env, "family", None) != "point":
-            raise ConfigError(f"--policy oracle drives point mazes only, not {env.spec.name}; use a point_*_maze env")
-        from crl.envs.oracle import oracle_action
-
-        return Policy(name, "oracle", env, lambda obs: oracle_action(env, obs))
+            return Policy(name, "random", env, fn, True)
+        return Policy(name, "oracle", env, lambda obs: fn(obs, None))
     raise ConfigError(f"unknown --policy {name!r}; use one of {', '.join(POLICY_NAMES)}")
 

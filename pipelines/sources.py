@@ -11,9 +11,8 @@ from typing import Any
 
 import jax
 
-from crl.errors import ConfigError
-from crl.policies import PolicySpec, check_fits
-from crl.rollout import PolicyFn, make_unroll, random_policy, with_gaussian_noise
+from crl.policies import PolicySpec, policy_fn
+from crl.rollout import make_unroll, with_gaussian_noise
 from crl.transition import Transition
 
 
@@ -62,26 +61,10 @@ class PolicySource:
         self.num_envs, self.unroll_length = num_envs, unroll_length
         self.vec_env = AutoReset(env, num_envs)
         self.policy_spec, self.action_noise, self.deterministic = policy, action_noise, deterministic
-        fn = self._policy_fn(policy, env, deterministic)
+        fn, _ = policy_fn(policy, env, deterministic)
         self._unroll = make_unroll(self.vec_env, with_gaussian_noise(fn, action_noise), unroll_length)
         self.step = jax.jit(self._step)
         self.init = jax.jit(self._init)
-
-    @staticmethod
-    def _policy_fn(policy: PolicySpec, env: Any, deterministic: bool) -> PolicyFn:
-        if policy.kind == "random":
-            return random_policy(env.action_size)
-        if policy.kind == "oracle":
-            from crl.envs.oracle import oracle_action
-
-            if env.family != "point":
-                raise ConfigError(f"--policy oracle drives point mazes only, not {env.spec.name}")
-            return lambda obs, key: oracle_action(env, obs)
-        from crl.checkpoint import load_agent
-
-        la = load_agent(policy.path)  # any kind of run; params hold the evaluated (Polyak-averaged) actor
-        check_fits(f"checkpoint {policy.path}", la.env_spec, env, "collect in an env of the run's family")
-        return lambda obs, key: la.agent.policy(la.params, obs, key, deterministic=deterministic)
 
     def _init(self, key: jax.Array) -> RolloutState:
         k_env, k_run = jax.random.split(key)
