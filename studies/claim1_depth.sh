@@ -28,12 +28,14 @@ dirs=()
 for spec in "${RUNS_OF[@]}"; do
   depth="${spec%%:*}"; seed="${spec##*:}"
   out="$RUNS/claim1/d$depth-s$seed"
-  run_step "$out" crl-train online "${COMMON[@]}" --depth "$depth" --seed "$seed" --no-progress
-  publish_run "$out" "$RESULTS/claim1/d$depth-s$seed"
   dirs+=("$out")
+  run_step "$out" crl-train online "${COMMON[@]}" --depth "$depth" --seed "$seed" --no-progress
+  if [ "$STEP_SKIPPED" = 1 ]; then continue; fi
+  publish_run "$out" "$RESULTS/claim1/d$depth-s$seed"
 done
 
 # the comparison: one report over every run (evaluations cached in each run's eval_cache)
+steps_only_exit  # a helper worker (STUDY_STEPS_ONLY=1) leaves the rest to the main one
 wait_for_steps "${dirs[@]}"
 
 # phase 2: the shallower runs continued to the preset's budget

@@ -34,8 +34,10 @@ for cdepth in "${COLLECTORS[@]}"; do
       out="$RUNS/claim2/$name"
       run_step "$out" crl-train offline --dataset "study/u4-collector-d$cdepth-v0" "${TRAIN[@]}" --depth "$ldepth" \
         --seed "$seed" --no-progress
+  if [ "$STEP_SKIPPED" = 1 ]; then continue; fi
       publish_run "$out" "$RESULTS/claim2/$name"
     done
   done
 done
+steps_only_exit
 python "$STUDY_ROOT/summarize.py" claim2 "$RESULTS/claim2"

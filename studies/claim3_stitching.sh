@@ -19,7 +19,9 @@ if [ "$QUICK" = 1 ]; then
   EVAL=(--episodes-per-pair 1 --max-pairs-per-distance 2)
 else
   COLLECT=(--env-steps "${CLAIM3_ENV_STEPS:-200000}" --num-envs 64 --unroll-length 50 --episode-length 250)
-  RUNS_OF=("4:0" "16:0" "64:0" "4:1" "16:1" "64:1" "4:2" "16:2" "64:2")
+  # depth:seed, interleaved so every depth has a seed early; CLAIM3_RUNS overrides (the committed study ran
+  # "4:0 16:0 64:0 4:1 16:1 64:1 4:2 16:2": depth 64's third seed did not fit the session, docs/REPRODUCTION.md)
+  read -r -a RUNS_OF <<< "${CLAIM3_RUNS:-4:0 16:0 64:0 4:1 16:1 64:1 4:2 16:2 64:2}"
   TRAIN=(--steps "${CLAIM3_STEPS:-4000}" --sgd-steps 500 --eval-every 4 --split-episodes-per-pair 2
          --width "${STUDY_WIDTH:-128}")
   EVAL=(--episodes-per-pair 4)
@@ -39,13 +41,15 @@ dirs=()
 for spec in "${RUNS_OF[@]}"; do
   depth="${spec%%:*}"; seed="${spec##*:}"
   out="$RUNS/claim3/d$depth-s$seed"
+  dirs+=("$out")
   run_step "$out" crl-train offline --dataset "$SPLIT" "${TRAIN[@]}" --depth "$depth" --seed "$seed" --no-progress
+  if [ "$STEP_SKIPPED" = 1 ]; then continue; fi
   once "$out/eval/stitching.json" crl-eval stitching --policy "checkpoint:$out" --split "$SPLIT" "${EVAL[@]}" \
     --out "$out/eval"
   publish_run "$out" "$RESULTS/claim3/d$depth-s$seed"
-  dirs+=("$out")
 done
 
+steps_only_exit  # a helper worker (STUDY_STEPS_ONLY=1) leaves the rest to the main one
 wait_for_steps "${dirs[@]}"
 once "$RUNS/claim3/report.done" crl-eval report "${dirs[@]}" --out "$RESULTS/claim3/report" \
   --evaluators goals,geodesic --no-progress --title "Claim 3: stitching from pairs <= 3 cells apart (point_u4_maze)"

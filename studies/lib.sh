@@ -57,12 +57,13 @@ claim_step() {
 }
 
 run_step() {
-  # run_step OUT CMD...: run a learner into OUT once. A finished OUT (STEP_DONE) is skipped, so is one another live
-  # worker is running; an OUT holding an interrupted run is continued with --resume; the wall time of each attempt
-  # is appended to OUT/wall_s.txt.
+  # run_step OUT CMD...: run a learner into OUT once. A finished OUT (STEP_DONE) is skipped; one another live
+  # worker is running sets STEP_SKIPPED=1 (callers skip what follows: that worker does it); an OUT holding an
+  # interrupted run is continued with --resume; the wall time of each attempt is appended to OUT/wall_s.txt.
   local out="$1"; shift
+  STEP_SKIPPED=0
   if step_done "$out"; then echo "[study] done already: $out"; return 0; fi
-  if ! claim_step "$out"; then echo "[study] another worker runs: $out"; return 0; fi
+  if ! claim_step "$out"; then echo "[study] another worker runs: $out"; STEP_SKIPPED=1; return 0; fi
   local extra=()
   if [ -f "$out/config.json" ]; then extra=(--resume); echo "[study] resuming: $out"; else echo "[study] run: $out"; fi
   local t0; t0=$(date +%s)
@@ -70,6 +71,11 @@ run_step() {
   echo $(( $(date +%s) - t0 )) >> "$out/wall_s.txt"
   touch "$out/STEP_DONE"
   rm -rf "$out.lock"
+}
+
+steps_only_exit() {
+  # a helper worker (STUDY_STEPS_ONLY=1, e.g. a second core) runs learners only; the main worker reports
+  if [ "${STUDY_STEPS_ONLY:-0}" = 1 ]; then echo "[study] steps done (STUDY_STEPS_ONLY)"; exit 0; fi
 }
 
 wait_for_steps() {
