@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from gymnasium import spaces
 
-from crl.envs.registry import _LAYOUTS, _families, gym_id, make
+from crl.envs.registry import LAYOUTS, families, gym_id, make
 
 
 class GymMazeEnv(gymnasium.Env):
@@ -71,8 +71,8 @@ class GymMazeEnv(gymnasium.Env):
 def register_gym_envs() -> list[str]:
     """Register every built-in env under its gymnasium id (idempotent); returns the ids."""
     ids = []
-    for family in _families():
-        for layout in _LAYOUTS:
+    for family in families():
+        for layout in LAYOUTS:
             gid = gym_id(family, layout)
             if gid not in gymnasium.registry:
                 gymnasium.register(

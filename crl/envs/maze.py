@@ -136,12 +136,6 @@ class Maze:
         r, c = np.floor(np.asarray(xy, dtype=np.float64) / self.cell_size + 0.5).astype(int)
         return int(r), int(c)
 
-    def free_space_bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        """(low, high) world corners of the bounding box of the free cells."""
-        cells = np.asarray(self.free_cells(), dtype=np.float64)
-        half = self.cell_size / 2
-        return cells.min(0) * self.cell_size - half, cells.max(0) * self.cell_size + half
-
     # ------------------------------------------------------------ geodesic
     def geodesic_distance(self, xy_a: np.ndarray, xy_b: np.ndarray) -> np.ndarray | float:
         """Length of the shortest path from `xy_a` to `xy_b` that stays inside the free space.

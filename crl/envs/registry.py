@@ -13,13 +13,13 @@ from crl.errors import ConfigError, CrlError
 
 # Registered layouts: `u` = the 5x5 U_MAZE of JaxGCRL / scaling-crl; `u2`..`u7`, `big`, `hardest` = scaling-crl's
 # U2_MAZE.. U7_MAZE, BIG_MAZE, HARDEST_MAZE (envs/ant_maze.py), so `ant_u4_maze` is the paper's "Ant U4".
-_LAYOUTS = ("u", "u2", "u3", "u4", "u5", "u6", "u7", "big", "hardest")
+LAYOUTS = ("u", "u2", "u3", "u4", "u5", "u6", "u7", "big", "hardest")
 LEGACY_LAYOUT_NAMES = {"u4": "u"}
 """Built-in names whose meaning changed (2026-12-01: `u4` became scaling-crl's 7x5 U4; the 5x5 U is now `u`). An
 env spec without `layout_text` (written before then) resolves its layout name through this map."""
 
 
-def _families() -> dict[str, type[MazeEnv]]:
+def families() -> dict[str, type[MazeEnv]]:
     from crl.envs.point import PointMaze
 
     families: dict[str, type[MazeEnv]] = {"point": PointMaze}
@@ -45,15 +45,15 @@ def gym_id(family: str, layout: str) -> str:
 
 def registered_envs() -> list[str]:
     """Every name `make` accepts without a `layout=` override, family-major (point, ant, humanoid)."""
-    return [f"{family}_{layout}_maze" for family in _families() for layout in _LAYOUTS]
+    return [f"{family}_{layout}_maze" for family in families() for layout in LAYOUTS]
 
 
 def _parse(name: str) -> tuple[str, str | None]:
     parts = name.split("_")
-    families = _families()
-    if len(parts) == 2 and parts[0] in families and parts[1] == "maze":
+    known = families()
+    if len(parts) == 2 and parts[0] in known and parts[1] == "maze":
         return parts[0], None
-    if len(parts) == 3 and parts[0] in families and parts[2] == "maze" and parts[1] in builtin_layouts():
+    if len(parts) == 3 and parts[0] in known and parts[2] == "maze" and parts[1] in builtin_layouts():
         return parts[0], parts[1]
     raise ConfigError(
         f"unknown environment {name!r}; registered: {', '.join(registered_envs())} "
@@ -78,7 +78,7 @@ def make(name: str, **overrides: Any) -> MazeEnv:
         canonical, gid = f"{family}_{config.layout}_maze", gym_id(family, config.layout)
     else:
         canonical, gid = f"{family}_maze", None
-    return _families()[family](config, canonical, gid)
+    return families()[family](config, canonical, gid)
 
 
 def _spec_dict(spec: EnvSpec | dict[str, Any]) -> dict[str, Any]:
@@ -92,7 +92,7 @@ def spec_layout_text(spec: EnvSpec | dict[str, Any]) -> str:
     if d.get("layout_text"):
         return d["layout_text"]
     name = (d.get("config") or {}).get("layout", d.get("layout"))
-    if d.get("family") not in _families() or not name:
+    if d.get("family") not in families() or not name:
         raise ConfigError(f"env {d.get('name')!r} (family {d.get('family')!r}) is not a crl maze env: it has no "
                           f"maze layout; name a crl env explicitly")
     try:
