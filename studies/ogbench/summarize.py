@@ -42,7 +42,7 @@ def main(configs: list[str]) -> None:
                 continue
             s = np.array([r["final"]["eval/success"] for r in rs]) * 100
             steps = sorted({p[0] for r in rs for p in r["curve"]})
-            curve = ", ".join(f"{k}: {np.mean([dict(r['curve']).get(k, np.nan) for r in rs]) * 100:.0f}"
+            curve = ", ".join(f"{k}: {np.nanmean([dict(r['curve']).get(k, np.nan) for r in rs]) * 100:.0f}"
                               for k in steps)
             tasks = " / ".join(f"{np.mean([r['final'][f'eval/task{t}_success'] for r in rs]) * 100:.0f}"
                                for t in range(1, 6))
