@@ -114,8 +114,7 @@ def _shard_part(loc: Location, rel: str, ranges: np.ndarray | None, extent: tupl
         xy = np.asarray(ag[lo:min(n, lo + _CHUNK)])[:, list(goal_dims)]
         if keep is not None:
             xy = xy[keep[lo:lo + _CHUNK]]
-        h, _, _ = np.histogram2d(xy[:, 0], xy[:, 1], bins=bins, range=[extent[:2], extent[2:]])
-        hist += h.astype(np.int64)
+        hist += _hist2d(xy, extent, bins)
         if maze is not None and len(xy):
             cells += np.bincount(state_cells(maze, xy), minlength=len(cells))
     step = max(1, len(ranges) // MARKERS)
@@ -125,6 +124,16 @@ def _shard_part(loc: Location, rel: str, ranges: np.ndarray | None, extent: tupl
             np.zeros((0, 2)),
             "goals": np.asarray(dg.get_orthogonal_selection((first, list(goal_dims)))) if len(first) else
             np.zeros((0, 2))}
+
+
+def _hist2d(xy: np.ndarray, extent: tuple[float, ...], bins: tuple[int, int]) -> np.ndarray:
+    """np.histogram2d's counts (points outside the extent dropped), by direct bin arithmetic: ~10x faster."""
+    i = np.floor((xy[:, 0] - extent[0]) / (extent[1] - extent[0]) * bins[0]).astype(np.int64)
+    j = np.floor((xy[:, 1] - extent[2]) / (extent[3] - extent[2]) * bins[1]).astype(np.int64)
+    i[xy[:, 0] == extent[1]] = bins[0] - 1  # the closed right edge, as numpy's
+    j[xy[:, 1] == extent[3]] = bins[1] - 1
+    ok = (i >= 0) & (i < bins[0]) & (j >= 0) & (j < bins[1])
+    return np.bincount(i[ok] * bins[1] + j[ok], minlength=bins[0] * bins[1]).reshape(bins)
 
 
 def _extent_from_data(loc: Location, rels: list[str], goal_dims: tuple[int, int]) -> tuple[float, ...]:

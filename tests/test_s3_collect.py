@@ -86,3 +86,26 @@ def test_server_stopped_mid_collection_then_resume(s3_root: str, s3_server: S3Se
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
     assert store.manifest("t/cut-v0")["content_hash"] == ref["content_hash"]
+
+
+@pytest.mark.slow  # an offline learner's compile for a new window shape, through the S3 server: ~6 min loaded
+def test_offline_training_streams_from_the_bucket_and_the_report_reads_it(s3_root: str, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from test_offline import tiny
+
+    from crl.eval.report import ReportSettings, make_report
+    from crl.offline import learner_grid
+    from crl.pipelines.learners import run_learners
+
+    monkeypatch.setenv("CRL_SCRATCH_DIR", str(tmp_path / "scratch"))
+    store = DatasetStore(s3_root)
+    did = run_collection(replace(ORACLE_COLLECT, dataset="s3/train", env_steps=3_200), store,
+                         show_progress=False)["id"]
+    grid = learner_grid(tiny(did, window=1_600), [4], [0])  # two windows: the second is read from the bucket
+    done = run_learners(grid, tmp_path / "runs", progress=False, root=s3_root)
+    assert isinstance(done["d4-s0"], dict) and done["d4-s0"]["sgd_steps"] == 60
+    rep = make_report([tmp_path / "runs"], tmp_path / "rep", ReportSettings(evaluators=("goals",),
+                                                                                      goals_episodes=4))
+    html = rep.html.read_text()
+    assert rep.runs[0].results["goals"]["result"]["eval/success"] >= 0.0
+    assert f"coverage of {did}" in html  # the report read the run's dataset from the bucket
