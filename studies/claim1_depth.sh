@@ -54,5 +54,6 @@ if [ -n "${EXTEND_TO:-}" ]; then
   done
 fi
 once "$RUNS/claim1/report.done" crl-eval report "${dirs[@]}" --out "$RESULTS/claim1/report" \
-  --evaluators goals,geodesic --no-progress --title "Claim 1: depth vs online goal reaching (point_u4_maze)"
+  --evaluators goals --no-progress --title "Claim 1: depth vs online goal reaching (point_u4_maze)"
+for out in "${dirs[@]}"; do publish_run "$out" "$RESULTS/claim1/$(basename "$out")"; done  # + the report's evaluations
 python "$STUDY_ROOT/summarize.py" claim1 "$RESULTS/claim1"

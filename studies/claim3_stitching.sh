@@ -52,5 +52,6 @@ done
 steps_only_exit  # a helper worker (STUDY_STEPS_ONLY=1) leaves the rest to the main one
 wait_for_steps "${dirs[@]}"
 once "$RUNS/claim3/report.done" crl-eval report "${dirs[@]}" --out "$RESULTS/claim3/report" \
-  --evaluators goals,geodesic --no-progress --title "Claim 3: stitching from pairs <= 3 cells apart (point_u4_maze)"
+  --evaluators goals --no-progress --title "Claim 3: stitching from pairs <= 3 cells apart (point_u4_maze)"
+for out in "${dirs[@]}"; do publish_run "$out" "$RESULTS/claim3/$(basename "$out")"; done  # + the report's evaluations
 python "$STUDY_ROOT/summarize.py" claim3 "$RESULTS/claim3"

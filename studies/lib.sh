@@ -108,6 +108,10 @@ publish_run() {
     mkdir -p "$dest/eval"
     find "$run/eval" -maxdepth 1 \( -name '*.json' -o -name '*.png' \) -exec cp {} "$dest/eval/" \;
   fi
+  # the report's stored evaluations (crl-eval report reads them back in a folder without checkpoints)
+  if [ -d "$run/eval_cache" ]; then
+    (cd "$run" && find eval_cache -name result.json -exec cp --parents {} "$dest/" \;)
+  fi
 }
 
 machine_note() {
