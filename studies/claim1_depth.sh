@@ -19,6 +19,8 @@ if [ "$QUICK" = 1 ]; then
           --checkpoint-every 5 --width 32 --repr-dim 8)
 else
   RUNS_OF=("4:0" "64:0" "16:0" "4:1" "16:1" "64:1" "4:2" "16:2")  # interleaved: every depth early
+  # a check of why depth 64 fails: its critic with a depth-4 actor (the depth-64 actor's entropy collapses)
+  RUNS_OF+=("64a4:0")
   BUDGET="${CLAIM1_BUDGET:-640000}"
   COMMON=(--env point_u4_maze --total-env-steps "$BUDGET" --width "${STUDY_WIDTH:-128}")
   EXTEND_TO="${CLAIM1_EXTEND_TO:-1280000}"; EXTEND_DEPTHS=" 4 16 "
@@ -26,12 +28,14 @@ fi
 
 dirs=()
 for spec in "${RUNS_OF[@]}"; do
-  depth="${spec%%:*}"; seed="${spec##*:}"
-  out="$RUNS/claim1/d$depth-s$seed"
+  depth="${spec%%:*}"; seed="${spec##*:}"; actor=()
+  case "$depth" in *a*) actor=(--actor-depth "${depth#*a}"); depth="${depth%a*}" ;; esac
+  name="d$depth${actor[1]:+a${actor[1]}}-s$seed"
+  out="$RUNS/claim1/$name"
   dirs+=("$out")
-  run_step "$out" crl-train online "${COMMON[@]}" --depth "$depth" --seed "$seed" --no-progress
+  run_step "$out" crl-train online "${COMMON[@]}" --depth "$depth" "${actor[@]}" --seed "$seed" --no-progress
   if [ "$STEP_SKIPPED" = 1 ]; then continue; fi
-  publish_run "$out" "$RESULTS/claim1/d$depth-s$seed"
+  publish_run "$out" "$RESULTS/claim1/$name"
 done
 
 # the comparison: one report over every run (evaluations cached in each run's eval_cache)
@@ -41,7 +45,7 @@ wait_for_steps "${dirs[@]}"
 # phase 2: the shallower runs continued to the preset's budget
 if [ -n "${EXTEND_TO:-}" ]; then
   for out in "${dirs[@]}"; do
-    name=$(basename "$out"); depth="${name%%-*}"; depth="${depth#d}"
+    name=$(basename "$out"); depth="${name%%-*}"; depth="${depth#d}"  # d64a4 -> 64a4: not extended
     case "$EXTEND_DEPTHS" in *" $depth "*) ;; *) continue ;; esac
     [ -f "$out/EXTENDED_DONE" ] && continue
     claim_step "$out" || continue

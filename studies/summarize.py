@@ -47,7 +47,8 @@ def run_records(run: Path) -> dict[str, Any]:
     return {"name": run.name, "config": config, "x_key": x_key, "evals": evals, "train_seconds": seconds,
             "stopped_early": any(r.get("stopped_early") for r in records),
             "wall_s": sum(int(v) for v in wall.read_text().split()) if wall.exists() else None,
-            "depth": config["config"]["learner"]["agent"]["depth"], "seed": config["config"]["seed"]}
+            "depth": config["config"]["learner"]["agent"]["depth"], "seed": config["config"]["seed"],
+            "actor_depth": config["config"]["learner"]["agent"].get("actor_depth")}
 
 
 def runs_in(folder: Path) -> list[dict[str, Any]]:
@@ -75,6 +76,12 @@ def at_or_before(evals: list[dict[str, Any]], key: str, limit: float) -> dict[st
     return kept[-1] if kept else None
 
 
+def depth_label(run: dict[str, Any]) -> str:
+    """'64', or '64 (actor 4)' when the actor's depth differs from the critic's."""
+    actor = run.get("actor_depth")
+    return str(run["depth"]) if actor in (None, run["depth"]) else f"{run['depth']} (actor {actor})"
+
+
 def claim1(folder: Path) -> dict[str, Any]:
     """Depth vs online goal reaching: final success / time at goal per depth, equal env steps and equal wall
     clock, curves against both."""
@@ -84,10 +91,10 @@ def claim1(folder: Path) -> dict[str, Any]:
     import matplotlib.pyplot as plt
 
     runs = runs_in(folder)
-    by_depth: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for r in runs:
-        by_depth[r["depth"]].append(r)
-    shallow = min(by_depth)
+    by_depth: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in sorted(runs, key=lambda r: (r["depth"], r["actor_depth"] or r["depth"], r["seed"])):
+        by_depth[depth_label(r)].append(r)
+    shallow = next(iter(by_depth))
     budgets = sorted({r["evals"][-1]["x"] for r in runs if not r["stopped_early"]})
     tables, lines = {}, []
     for budget in budgets:
@@ -100,7 +107,7 @@ def claim1(folder: Path) -> dict[str, Any]:
         # equal wall clock: the training seconds the slowest depth-4 run needed for this budget
         t_equal = max(r["evals"][-1]["seconds"] for r in upto[shallow])
         rows = {}
-        for depth, rs in sorted(upto.items()):
+        for depth, rs in upto.items():
             final = [r["evals"][-1] for r in rs]
             equal_t = [at_or_before(r["evals"], "seconds", t_equal) for r in rs]
             rows[depth] = {
@@ -129,7 +136,7 @@ def claim1(folder: Path) -> dict[str, Any]:
 
     fig, axes = plt.subplots(2, 2, figsize=(10, 6.5), sharey="row")
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, (depth, rs) in enumerate(sorted(by_depth.items())):
+    for i, (depth, rs) in enumerate(by_depth.items()):
         for j, r in enumerate(rs):
             xs = [e["x"] / 1e3 for e in r["evals"]]
             ts = [e["seconds"] / 60 for e in r["evals"]]
