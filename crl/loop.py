@@ -128,10 +128,11 @@ def drive(
         kept = [r for r in read_jsonl(metrics_path) if r["epoch"] <= start]
         metrics_path.write_text("".join(json.dumps(r) + "\n" for r in kept))
         solved_streak = solved_streak_of(kept)  # a resumed run stops where the uninterrupted one would
+        elapsed_before = float(kept[-1].get("time/elapsed_s", 0.0)) if kept else 0.0
     elif mngr.latest_step() is not None or (metrics_path.exists() and not resume):
         raise ConfigError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     else:
-        state, start, solved_streak = runner.init_state(), 0, 0
+        state, start, solved_streak, elapsed_before = runner.init_state(), 0, 0, 0.0
         metrics_path.write_text("")
         if hasattr(runner, "initial_eval_key"):  # fine-tuning: the evaluation before any update, logged as epoch 0
             ev = runner.evaluate(state, runner.initial_eval_key())
@@ -148,7 +149,7 @@ def drive(
     last: dict[str, float] = {}
     latest_eval: dict[str, float] = {}
     with Progress(progress, runner.num_epochs, start, runner.rate_name, runner.x_axis) as bar:
-        t_prev = time.perf_counter()
+        t_prev = t_begin = time.perf_counter()
         for epoch in range(start, runner.num_epochs):
             new_state, metrics, extra = runner.epoch(state, epoch)
             if on_epoch is not None:
@@ -162,8 +163,10 @@ def drive(
             state = new_state
             done = epoch + 1
             now = time.perf_counter()
+            # time/elapsed_s: wall seconds of the run so far (compiles, evaluations and checkpoints included,
+            # continued across resumes): the x axis of a wall-clock comparison
             record = {"epoch": done, **runner.counters(state), runner.rate_name: runner.rate_units / (now - t_prev),
-                      **host}
+                      "time/elapsed_s": elapsed_before + now - t_begin, **host}
             t_prev = now
             stop = False
             if done % config.eval_every == 0 or done == runner.num_epochs:

@@ -51,6 +51,8 @@ def test_round_trip_and_resume_give_identical_parameters(tmp_path: Path, tiny_tr
                         atol=1e-6)
     lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in lines] == [1, 2, 3, 4, 5, 6]
+    elapsed = [r["time/elapsed_s"] for r in lines]  # the run's wall clock goes on across the resume
+    assert all(b > a for a, b in zip(elapsed, elapsed[1:], strict=False)) and elapsed[0] > 0
     assert (tmp_path / "run" / "learning_curve.png").stat().st_size > 1000
 
 
