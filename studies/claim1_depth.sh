@@ -2,8 +2,9 @@
 # Claim 1 (the paper's Figure 1): depth improves online goal reaching.
 # `crl-train online` on point_u4_maze (scaling-crl's 7x5 U4: an 11-cell corridor of diameter 10) at critic/actor
 # depths 4, 16 and 64 at width 128 (256 does not fit a CPU core at depth 64), everything else the cpu preset's; seeds 0-2 at depths 4 and 16, seeds 0-1 at depth 64.
-# Phase 2 continues the depth-4 and depth-16 runs to the preset's 1.28M env steps (`--resume --total-env-steps`;
-# the replay keeps the whole run, so this equals a fresh 1.28M run); depth 64 (15 s an epoch) stays at 640k.
+# Phase 2 continues the depth-4 and depth-16 runs of seed 0 (CLAIM1_EXTEND_SEEDS="0 1 2" for all) to the preset's
+# 1.28M env steps (`--resume --total-env-steps`; the replay keeps the whole run, so this equals a fresh 1.28M run);
+# depth 64 (15 s an epoch) stays at 640k.
 # Then one `crl-eval report` over the final runs (success, time at goal, curves against env steps and wall clock).
 #
 #   studies/claim1_depth.sh [--quick] [--core N] [--resume]
@@ -23,7 +24,7 @@ else
   RUNS_OF+=("64a4:0")
   BUDGET="${CLAIM1_BUDGET:-640000}"
   COMMON=(--env point_u4_maze --total-env-steps "$BUDGET" --width "${STUDY_WIDTH:-128}")
-  EXTEND_TO="${CLAIM1_EXTEND_TO:-1280000}"; EXTEND_DEPTHS=" 4 16 "
+  EXTEND_TO="${CLAIM1_EXTEND_TO:-1280000}"; EXTEND_DEPTHS=" 4 16 "; EXTEND_SEEDS=" ${CLAIM1_EXTEND_SEEDS:-0} "
 fi
 
 dirs=()
@@ -46,7 +47,9 @@ wait_for_steps "${dirs[@]}"
 if [ -n "${EXTEND_TO:-}" ]; then
   for out in "${dirs[@]}"; do
     name=$(basename "$out"); depth="${name%%-*}"; depth="${depth#d}"  # d64a4 -> 64a4: not extended
+    seed="${name##*-s}"
     case "$EXTEND_DEPTHS" in *" $depth "*) ;; *) continue ;; esac
+    case "$EXTEND_SEEDS" in *" $seed "*) ;; *) continue ;; esac
     [ -f "$out/EXTENDED_DONE" ] && continue
     claim_step "$out" || continue
     echo "[study] extend to $EXTEND_TO: $out"
