@@ -30,20 +30,30 @@ def _dataset_of(info: Any) -> tuple[str | None, str | None]:
     return (str(did), None) if did and info.kind in ("offline", "finetune") else (None, None)
 
 
+_DRAWN: dict[tuple[str, str | None, str], tuple[str, list[str]]] = {}
+"""Maps already drawn into a report's images folder: (images folder, root, dataset id) -> (first run, facts)."""
+
+
 def coverage_blocks(info: Any, images_dir: Path) -> list[Block]:
-    """A heading, the map and its summary figures; a one-line note when the dataset cannot be read."""
+    """A heading, the map and its summary figures; a one-line note when the dataset cannot be read. Runs that
+    trained on the same dataset share one map: the first run's section shows it, the others point to it (a study's
+    nine learners on one split drew nine identical 68 kB maps into one page)."""
     from crl.datasets import DatasetStore
     from crl.pipelines.coverage import compute_coverage, draw_coverage
 
     did, root = _dataset_of(info)
     if did is None:
         return []
+    seen = _DRAWN.get((str(images_dir), root, did))
+    if seen is not None:
+        first, facts = seen
+        return [("h", 3, "dataset coverage"), ("list", [f"{did}: the dataset of {first}, mapped there", *facts])]
     try:
         store = DatasetStore(root)
         cov = compute_coverage(store, did)
     except CrlError as e:
         return [("h", 3, "dataset coverage"), ("list", [f"coverage map of {did} not drawn: {e}"])]
-    key = hashlib.sha256(f"{info.path}|{did}".encode()).hexdigest()[:10]
+    key = hashlib.sha256(f"{root}|{did}".encode()).hexdigest()[:10]
     fname = f"coverage_{key}.png"
     draw_coverage(cov, images_dir / fname)
     s = cov.summary()
@@ -56,6 +66,7 @@ def coverage_blocks(info: Any, images_dir: Path) -> list[Block]:
     if s["episode_length"]:
         e = s["episode_length"]
         facts.append(f"episode length: min {e['min']}, median {e['median']:.0f}, max {e['max']}")
+    _DRAWN[(str(images_dir), root, did)] = (info.path.name, facts)
     return [("h", 3, "dataset coverage"), ("img", fname, f"coverage of {did} (crl-data show {did} --map)"),
             ("list", facts)]
 

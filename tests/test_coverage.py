@@ -119,7 +119,13 @@ def test_report_draws_the_coverage_of_the_dataset_a_run_trained_on(data_root: Pa
     (run / "config.json").write_text(json.dumps({"kind": "offline", "offline": {"dataset": parent,
                                                                                 "env_spec": spec}}))
     (run / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "sgd_steps": 10, "eval/success": 0.5}) + "\n")
-    rep = make_report([run], tmp_path / "rep", ReportSettings(evaluators=("goals",)))
+    twin = tmp_path / "offline-run-2"  # a second learner on the same dataset shares the first one's map
+    twin.mkdir()
+    for name in ("config.json", "metrics.jsonl"):
+        (twin / name).write_text((run / name).read_text())
+    rep = make_report([run, twin], tmp_path / "rep", ReportSettings(evaluators=("goals",)))
     html = rep.html.read_text()
     assert "dataset coverage" in html and f"coverage of {parent}" in html and "free cells visited: 7/7" in html
-    assert [p for p in (tmp_path / "rep" / "images").glob("coverage_*.png") if png(p)]
+    maps = list((tmp_path / "rep" / "images").glob("coverage_*.png"))
+    assert len(maps) == 1 and png(maps[0]) and html.count(f'alt="coverage of {parent}') == 1
+    assert f"{parent}: the dataset of offline-run, mapped there" in html
