@@ -11,11 +11,13 @@ source "$(dirname "$0")/lib.sh"
 parse_study_args "$@"
 
 if [ "$QUICK" = 1 ]; then
+  ENV=point_u_maze  # the test suite's tiny trainer shapes (tests/conftest.py TINY_TRAIN): depth 4 is in JAX's cache
   COLLECTORS=(4 8); LEARNERS=(4 8); SEEDS=(0)
   COLLECT=(--env-steps 400 --num-envs 4 --unroll-length 10 --episode-length 30 --batch-size 16 --sgd-steps 2
            --width 32 --eval-every 5)
   TRAIN=(--steps 20 --sgd-steps 10 --batch-size 32 --width 32 --repr-dim 8 --num-eval-envs 4)
 else
+  ENV=point_u4_maze
   COLLECTORS=(4 ${CLAIM2_DEEP:-16}); LEARNERS=(4 ${CLAIM2_DEEP:-16}); SEEDS=(0 1)
   COLLECT=(--env-steps "${CLAIM2_ENV_STEPS:-256000}" --num-envs 256 --unroll-length 50 --width "${STUDY_WIDTH:-128}"
            --eval-every 5)
@@ -24,7 +26,7 @@ fi
 
 for cdepth in "${COLLECTORS[@]}"; do
   # the collector: a CRL agent of depth cdepth learning point_u4_maze online, every env step recorded
-  once "$RUNS/claim2/collect-d$cdepth.done" crl-data collect --env point_u4_maze --collector-depth "$cdepth" \
+  once "$RUNS/claim2/collect-d$cdepth.done" crl-data collect --env "$ENV" --collector-depth "$cdepth" \
     "${COLLECT[@]}" --seed 0 --dataset "study/u4-collector-d$cdepth" --no-progress
   mkdir -p "$RESULTS/claim2"
   crl-data show "study/u4-collector-d$cdepth-v0" --json > "$RESULTS/claim2/collector-d$cdepth-manifest.json"

@@ -12,12 +12,15 @@ source "$(dirname "$0")/lib.sh"
 parse_study_args "$@"
 
 if [ "$QUICK" = 1 ]; then
+  # the 5x5 U (diameter 6) with the test suite's oracle collection shapes (tests/conftest.py ORACLE_COLLECT)
+  ENV=point_u_maze
   COLLECT=(--env-steps 24000 --num-envs 32 --unroll-length 50 --episode-length 250)
   RUNS_OF=("4:0" "8:0")
   TRAIN=(--steps 20 --sgd-steps 10 --batch-size 32 --width 32 --repr-dim 8 --num-eval-envs 4
          --split-episodes-per-pair 1)
   EVAL=(--episodes-per-pair 1 --max-pairs-per-distance 2)
 else
+  ENV=point_u4_maze
   COLLECT=(--env-steps "${CLAIM3_ENV_STEPS:-200000}" --num-envs 64 --unroll-length 50 --episode-length 250)
   # depth:seed, interleaved so every depth has a seed early; CLAIM3_RUNS overrides (the committed study ran
   # "4:0 16:0 64:0 4:1 16:1 64:1 4:2 16:2": depth 64's third seed did not fit the session, docs/REPRODUCTION.md)
@@ -28,7 +31,7 @@ else
 fi
 
 # 1. data: OGBench's noisy expert (BFS-waypoint oracle + Gaussian action noise), goals chained (navigate)
-once "$RUNS/claim3/collect.done" crl-data collect --env point_u4_maze --policy oracle --action-noise 0.2 \
+once "$RUNS/claim3/collect.done" crl-data collect --env "$ENV" --policy oracle --action-noise 0.2 \
   --goal-schedule navigate "${COLLECT[@]}" --seed 0 --dataset study/u4-oracle --no-progress
 # 2. the stitching split: segments whose states are all within 3 cells of each other
 once "$RUNS/claim3/split.done" crl-data split stitch study/u4-oracle-v0 --max-cells 3

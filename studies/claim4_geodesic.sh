@@ -9,14 +9,14 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 parse_study_args "$@"
 
-if [ "$QUICK" = 1 ]; then GEO=(--pairs 50 --bootstrap 20); else GEO=(--pairs 2000 --bootstrap 200); fi
+# goal cell (4,1) of the U4: the corridor's far end, 10 cells from the start (2,1) by the corridor, 2 straight down
+if [ "$QUICK" = 1 ]; then GEO=(--pairs 50 --bootstrap 20); else GEO=(--pairs 2000 --bootstrap 200 --goal 4,1); fi
 
 for claim in claim1 claim3; do
   for run in "$RUNS/$claim"/d*-s*; do
     [ -d "$run" ] || continue
     if ! step_done "$run"; then echo "skipping unfinished $run"; continue; fi
-    # goal cell (5,1): the far end of the U4 corridor, 9 cells from the start's arm by the corridor, 1 through a wall
-    once "$run/eval/geodesic.json" crl-eval geodesic --policy "checkpoint:$run" --goal 4,1 "${GEO[@]}" \
+    once "$run/eval/geodesic.json" crl-eval geodesic --policy "checkpoint:$run" "${GEO[@]}" \
       --out "$run/eval"
     publish_run "$run" "$RESULTS/$claim/$(basename "$run")"
   done
