@@ -13,11 +13,12 @@ source "$(dirname "$0")/lib.sh"
 parse_study_args "$@"
 
 if [ "$QUICK" = 1 ]; then
-  # toy size: the test suite's tiny trainer shapes, two depths, one seed
+  # toy size: the test suite's tiny trainer (tests/conftest.py TINY_TRAIN, so depth 4 reuses its compiled programs
+  # from JAX's cache) on the 5x5 U, two depths, one seed
   RUNS_OF=("4:0" "8:0")
-  COMMON=(--env point_u4_maze --episode-length 30 --num-envs 4 --unroll-length 10 --batch-size 16 --sgd-steps 2
+  COMMON=(--env point_u_maze --episode-length 30 --num-envs 4 --unroll-length 10 --batch-size 16 --sgd-steps 2
           --replay-size 400 --min-replay-size 80 --total-env-steps 400 --eval-every 5 --num-eval-envs 4
-          --checkpoint-every 5 --width 32 --repr-dim 8)
+          --checkpoint-every 5 --width 32 --repr-dim 8 --train-env task)
 else
   RUNS_OF=("4:0" "64:0" "16:0" "4:1" "16:1" "64:1" "4:2" "16:2")  # interleaved: every depth early
   # a check of why depth 64 fails: its critic with a depth-4 actor (the depth-64 actor's entropy collapses)
