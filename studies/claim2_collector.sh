@@ -18,7 +18,7 @@ if [ "$QUICK" = 1 ]; then
   TRAIN=(--steps 20 --sgd-steps 10 --batch-size 32 --width 32 --repr-dim 8 --num-eval-envs 4)
 else
   ENV=point_u4_maze
-  COLLECTORS=(4 ${CLAIM2_DEEP:-16}); LEARNERS=(4 ${CLAIM2_DEEP:-16}); SEEDS=(0 1)
+  COLLECTORS=(4 ${CLAIM2_DEEP:-16}); LEARNERS=(4 ${CLAIM2_DEEP:-16}); read -r -a SEEDS <<< "${CLAIM2_SEEDS:-0 1}"
   COLLECT=(--env-steps "${CLAIM2_ENV_STEPS:-256000}" --num-envs 256 --unroll-length 50 --width "${STUDY_WIDTH:-128}"
            --eval-every 5)
   TRAIN=(--steps "${CLAIM2_STEPS:-2000}" --sgd-steps 500 --eval-every 2 --width "${STUDY_WIDTH:-128}")
