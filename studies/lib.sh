@@ -101,6 +101,7 @@ publish_run() {
   # publish_run RUN_DIR DEST: the small files a table or figure needs (no checkpoints).
   local run="$1" dest="$2"
   mkdir -p "$dest"
+  dest="$(cd "$dest" && pwd)"
   for f in config.json metrics.jsonl wall_s.txt learning_curve.png; do
     if [ -f "$run/$f" ]; then cp "$run/$f" "$dest/"; fi
   done

@@ -276,21 +276,21 @@ def claim4(folder: Path, *sources: Path) -> dict[str, Any]:
             if not g.exists():
                 continue
             geo = json.loads(g.read_text())
-            rows.append({"claim": src.name, "run": r["name"], "depth": r["depth"], "seed": r["seed"],
+            rows.append({"claim": src.name, "run": r["name"], "depth": depth_label(r), "seed": r["seed"],
                          "index": geo["index"], "index_ci95": geo.get("ci95", {}).get("index"),
                          "wall_index": geo["wall_pairs"]["index"],
                          "wall_index_ci95": geo["wall_pairs"].get("ci95", {}).get("index"),
                          "success": r["evals"][-1]["success"]})
             png = g.with_name("geodesic.png")
             if png.exists() and r["seed"] == 0:
-                heatmaps.append((f"{src.name} depth {r['depth']}", png))
+                heatmaps.append((f"{src.name} depth {depth_label(r)}", png))
     lines = ["| runs | depth | seeds | index, all pairs | index, wall pairs | final success |",
              "| --- | --- | --- | --- | --- | --- |"]
-    groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         groups[(row["claim"], row["depth"])].append(row)
     table = {}
-    for (claim, depth), rs in sorted(groups.items()):
+    for (claim, depth), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], int(kv[0][1].split()[0]), kv[0][1])):
         entry = {"seeds": [r["seed"] for r in rs], "index": mean_spread([r["index"] for r in rs]),
                  "wall_index": mean_spread([r["wall_index"] for r in rs]),
                  "success": mean_spread([r["success"] for r in rs])}
