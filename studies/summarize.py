@@ -20,10 +20,8 @@ from typing import Any
 
 import numpy as np
 
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The records of a metrics.jsonl."""
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+from crl.evaluation import wilson_ci
+from crl.metrics import read_jsonl
 
 
 def run_records(run: Path) -> dict[str, Any]:
@@ -217,7 +215,7 @@ def claim3(folder: Path) -> dict[str, Any]:
         for name, parts in (("in", ins), ("out", outs)):
             k = sum(p["success"] * p["episodes"] for p in parts)
             n = sum(p["episodes"] for p in parts)
-            pooled[name] = {"success": k / n if n else math.nan, "episodes": n, "ci95": list(wilson(k, n))}
+            pooled[name] = {"success": k / n if n else math.nan, "episodes": n, "ci95": list(wilson_ci(k, n))}
         rows[depth] = {
             "seeds": [r["seed"] for r in rs], "distances": dists,
             "success_by_distance_mean": per_d.mean(0).tolist(),
@@ -247,17 +245,6 @@ def claim3(folder: Path) -> dict[str, Any]:
             f"{i['ci95'][1]:.2f}] | {o['success']:.2f} [{o['ci95'][0]:.2f}, {o['ci95'][1]:.2f}] | "
             f"{fmt(row['stitching_distance'], 1)} | {' '.join(f'{v:.2f}' for v in row['success_by_distance_mean'])} |")
     return write(folder, {"depths": rows}, lines)
-
-
-def wilson(k: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score 95% interval of k successes in n trials."""
-    if n == 0:
-        return (math.nan, math.nan)
-    p = k / n
-    den = 1 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return (max(0.0, mid - half), min(1.0, mid + half))
 
 
 def claim4(folder: Path, *sources: Path) -> dict[str, Any]:
