@@ -127,12 +127,13 @@ def relabel_rate(reader, window_rows: int, batch: int = 4096) -> tuple[float, fl
     jax.block_until_ready(relabel_all(w, jax.random.PRNGKey(0)))  # compile
     del w
     rows, read_s, t0 = 0, 0.0, time.perf_counter()
-    for info in stream._schedule(1):
+    offsets = stream.source.offsets
+    for i, eps in enumerate(stream.plan(0)):  # one pass, windows read in this thread
         t = time.perf_counter()
-        w = stream.load_window(info.episodes)
+        w = stream.load_window(eps)
         read_s += time.perf_counter() - t
-        jax.block_until_ready(relabel_all(w, jax.random.PRNGKey(info.index)))
-        rows += info.rows
+        jax.block_until_ready(relabel_all(w, jax.random.PRNGKey(i)))
+        rows += int(offsets[eps + 1].sum() - offsets[eps].sum())
         del w
     total = time.perf_counter() - t0
     return rows / total, rows / read_s, rows

@@ -215,10 +215,10 @@ def main() -> None:
         import minari
 
         from crl.datasets import DatasetStore
-        from crl.datasets.minari_io import _episode_buffers, _spaces
+        from crl.datasets.minari_io import episode_buffers, minari_spaces
         from crl.pipelines.verify import verify
 
-        obs_space, act_space = _spaces(spec, data["action"])
+        obs_space, act_space = minari_spaces(spec, data["action"])
         # Minari baseline content (the export): Dict observations, actions, rewards, terminations,
         # truncations, infos {qpos, qvel}. crl stores success, episode_id and step on top, so bytes favour Minari.
         # The baseline's `observation` is the state part (the export appends the goal; that would only add bytes).
@@ -226,7 +226,7 @@ def main() -> None:
         buffers = [
             replace(b, infos={k: b.infos[k] for k in ("qpos", "qvel")},
                     observations={**b.observations, "observation": b.observations["observation"][:, :ss]})
-            for b in _episode_buffers(data)
+            for b in episode_buffers(data)
         ]
         obs_space = gym.spaces.Dict({**obs_space.spaces, "observation": gym.spaces.Box(-np.inf, np.inf, (ss,),
                                                                                        np.float32)})

@@ -170,8 +170,8 @@ def offline(dataset: str, out: str, depths: str | None, seeds: str | None, bc_pr
     5-task protocol in its own env (eval/success, eval/task<i>_success; --ogbench-episodes per task). Several
     depths/seeds give one run folder each; they run one after another, or as Dask tasks (--workers / --scheduler),
     a failed learner retried once."""
+    from crl.learners import learner_folders, run_learners
     from crl.offline import learner_grid
-    from crl.pipelines.learners import learner_folders, run_learners
 
     if workers and scheduler:
         raise ConfigError("--workers starts a LocalCluster, --scheduler joins an existing one: give one of them")

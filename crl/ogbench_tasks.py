@@ -72,13 +72,21 @@ def env_id(name: str) -> str:
     return f"{m['loco']}maze-{m['size']}-v{m['version']}"
 
 
-def make_env(name: str, max_episode_steps: int | None = None) -> Any:
-    """OGBench's Gymnasium env for `name` (as `ogbench.make_env_and_datasets(..., env_only=True)` builds it)."""
+def make_env(name: str, max_episode_steps: int | None = None, **env_kwargs: Any) -> Any:
+    """OGBench's Gymnasium env for `name` (as `ogbench.make_env_and_datasets(..., env_only=True)` builds it);
+    `env_kwargs` go to the env's constructor (e.g. `terminate_at_goal=False`, as OGBench's data scripts pass)."""
     require_ogbench()
     import gymnasium
 
     kw = {} if max_episode_steps is None else {"max_episode_steps": int(max_episode_steps)}
-    return gymnasium.make(env_id(name), **kw)
+    return gymnasium.make(env_id(name), **kw, **env_kwargs)
+
+
+def maze_geometry(u: Any) -> tuple[np.ndarray, float, float, float]:
+    """(maze_map as ints, cell size, x offset, y offset) of an unwrapped OGBench locomaze env: cell (i, j) is at
+    xy = (j * unit - offset_x, i * unit - offset_y). OGBench keeps the last three only in private attributes
+    (`_maze_unit`, `_offset_x`, `_offset_y`); this is the one place that reads them."""
+    return (np.asarray(u.maze_map).astype(int), float(u._maze_unit), float(u._offset_x), float(u._offset_y))
 
 
 class GlobalNumpySeed:
@@ -167,7 +175,8 @@ def rollout_tasks(
     return out
 
 
-def _dist_version() -> str | None:
+def ogbench_version() -> str | None:
+    """The installed ogbench distribution's version (None when it is not installed)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:

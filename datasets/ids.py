@@ -36,10 +36,6 @@ class DatasetId:
     def __str__(self) -> str:
         return f"{self.namespace}/{self.name}-v{self.version}"
 
-    def with_version(self, version: int) -> DatasetId:
-        """The same dataset at another version."""
-        return DatasetId(self.namespace, self.name, version)
-
 
 def _check_common(text: str, what: str) -> None:
     if not isinstance(text, str) or not text:

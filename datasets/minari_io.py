@@ -29,7 +29,6 @@ from crl.datasets.schema import OFFSETS
 from crl.datasets.store import DatasetStore
 from crl.errors import DatasetError
 
-EXPORT_INFOS = ("qpos", "qvel", "success", "episode_id", "step")
 OBSERVATION_CONVENTION = "goal-env: observation = state part (state_size columns); goal only in desired_goal"
 """Written as the export's `crl_observation` metadata."""
 
@@ -40,7 +39,8 @@ def _minari() -> Any:
     return minari
 
 
-def _spaces(env_spec: dict[str, Any], actions: np.ndarray) -> tuple[gym.spaces.Dict, gym.spaces.Box]:
+def minari_spaces(env_spec: dict[str, Any], actions: np.ndarray) -> tuple[gym.spaces.Dict, gym.spaces.Box]:
+    """Minari's (observation Dict, action Box) spaces of a crl dataset: observation / achieved_goal / desired_goal."""
     s, g = int(env_spec["state_size"]), int(env_spec["goal_size"])
     box = lambda n: gym.spaces.Box(-np.inf, np.inf, (n,), np.float32)  # noqa: E731
     obs = gym.spaces.Dict({"observation": box(s), "achieved_goal": box(g), "desired_goal": box(g)})
@@ -64,7 +64,7 @@ def _gym_env_id(env_spec: dict[str, Any]) -> str | None:
     return gym_id
 
 
-def _episode_buffers(data: dict[str, np.ndarray], column_infos: bool = False) -> Iterator[Any]:
+def episode_buffers(data: dict[str, np.ndarray], column_infos: bool = False) -> Iterator[Any]:
     """Minari episode buffers; column_infos stores 1-D infos as [T+1, 1] (minari 0.5.4's arrow backend cannot
     decode 1-D info arrays; the importer squeezes them back)."""
     from minari.data_collector import EpisodeBuffer
@@ -128,7 +128,7 @@ def export_minari(
         raise DatasetError(f"Minari dataset {mid} already exists at {path}; pick another --minari-id")
     env_id = _gym_env_id(m["env_spec"])
     data = reader.load()
-    obs_space, act_space = _spaces(m["env_spec"], data["action"])
+    obs_space, act_space = minari_spaces(m["env_spec"], data["action"])
     prov = m.get("provenance", {})
     authors = author or prov.get("author") or "crl"
     try:
@@ -155,7 +155,7 @@ def _create(minari: Any, mid: str, data: dict[str, np.ndarray], env_id: str | No
             code_permalink: str | None, description: str | None, data_format: str, m: dict[str, Any]) -> Any:
     return minari.create_dataset_from_buffers(
         dataset_id=mid,
-        buffer=list(_episode_buffers(data, column_infos=data_format == "arrow")),
+        buffer=list(episode_buffers(data, column_infos=data_format == "arrow")),
         env=env_id,
         observation_space=obs_space,
         action_space=act_space,

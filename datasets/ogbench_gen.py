@@ -31,7 +31,6 @@ import numpy as np
 
 from crl.errors import CrlError, DatasetError
 
-KINDS = ("navigate", "stitch", "explore")
 _NAME = re.compile(r"^(?:ogbench:)?pointmaze-(?P<size>medium|large|giant|teleport)-(?P<kind>navigate|stitch|explore)"
                    r"(?:-v(?P<version>\d+))?$")
 DEFAULTS = {"navigate": (1000, 1001, 0.5), "stitch": (5000, 201, 0.5), "explore": (1000, 1001, 0.5)}
@@ -126,8 +125,9 @@ def layout_record(u: Any) -> dict[str, Any]:
     (r, c) at (r * cell_size, c * cell_size). With offset = unit (OGBench's locomazes) the transposed map minus its
     first row and column (walls) is a crl layout whose cells sit at exactly OGBench's coordinates, so crl's maze
     geometry (stitching splits, BFS distances) reads OGBench's x-y goals unchanged."""
-    m = np.asarray(u.maze_map).astype(int)
-    unit, ox, oy = float(u._maze_unit), float(u._offset_x), float(u._offset_y)
+    from crl.ogbench_tasks import maze_geometry
+
+    m, unit, ox, oy = maze_geometry(u)
     rec: dict[str, Any] = {"maze_map": m.tolist(), "maze_unit": unit, "maze_offset": [ox, oy]}
     if ox == unit and oy == unit:
         chars = np.where(m == 1, "#", ".").astype("<U1")
@@ -155,9 +155,8 @@ def generate_arrays(spec: GenSpec, debug: bool = False) -> tuple[dict[str, np.nd
     and an info dict (layout record; with `debug`, per-episode start/goal cells and the pre-noise directions)."""
     from crl.ogbench_tasks import GlobalNumpySeed, make_env
 
-    env = make_env(spec.gym_id, spec.max_episode_steps)
+    env = make_env(spec.gym_id, spec.max_episode_steps, terminate_at_goal=False)  # as OGBench's script makes it
     u = env.unwrapped
-    u._terminate_at_goal = False  # as the script's gymnasium.make(..., terminate_at_goal=False)
     maze_map = np.asarray(u.maze_map)
     all_cells, vertices = free_cells(maze_map), vertex_cells(maze_map)
     n_rows = spec.episodes * spec.max_episode_steps
@@ -220,12 +219,12 @@ def generate(store: Any, spec: GenSpec, name: str, parent: str | None = None) ->
     manifest. The manifest's env spec is the one `crl-data import ogbench` writes for the same env."""
     from crl import code_version
     from crl.datasets.ogbench_io import import_arrays
-    from crl.ogbench_tasks import _dist_version, require_ogbench
+    from crl.ogbench_tasks import ogbench_version, require_ogbench
 
     require_ogbench()
     data, info = generate_arrays(spec)
     provenance = {
-        "source": "ogbench-generator", "generator": GENERATOR, "ogbench_version": _dist_version(),
+        "source": "ogbench-generator", "generator": GENERATOR, "ogbench_version": ogbench_version(),
         "dataset_type": spec.kind, "gym_id": spec.gym_id, "seed": spec.seed, "episodes": spec.episodes,
         "max_episode_steps": spec.max_episode_steps, "action_noise": spec.noise,
         "recipe": "OGBench data_gen_scripts/generate_locomaze.py + commands.sh (pointmaze)",

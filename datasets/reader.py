@@ -80,7 +80,7 @@ class DatasetReader:
             raise DatasetError(self._damaged(path, f"array {name!r} has shape {arr.shape}, expected {want}"))
         return arr
 
-    def _read(self, s: int, name: str, sel: Any = Ellipsis) -> np.ndarray:
+    def read_shard(self, s: int, name: str, sel: Any = Ellipsis) -> np.ndarray:
         """Decode `name[sel]` of shard s; decoding failures (corrupt chunks) raise DatasetError, not a traceback."""
         arr = self._array(s, name)
         try:
@@ -90,19 +90,21 @@ class DatasetReader:
             raise DatasetError(self._damaged(path, f"array {name!r} cannot be decoded ({type(e).__name__})")) from e
 
     @cached_property
-    def _row_starts(self) -> np.ndarray:
+    def shard_row_starts(self) -> np.ndarray:
+        """First global transition row of each shard, and the total [num shards + 1]."""
         return np.concatenate([[0], np.cumsum([s["rows"] for s in self.manifest["shards"]])]).astype(np.int64)
 
     @cached_property
-    def _episode_starts(self) -> np.ndarray:
+    def shard_episode_starts(self) -> np.ndarray:
+        """First global episode of each shard, and the total [num shards + 1]."""
         return np.concatenate([[0], np.cumsum([s["episodes"] for s in self.manifest["shards"]])]).astype(np.int64)
 
     @cached_property
     def episode_offsets(self) -> np.ndarray:
         """Global episode offsets [E+1]: episode e is transitions offsets[e]:offsets[e+1]."""
         parts = [np.zeros(1, np.int64)]
-        for s, base in enumerate(self._row_starts[:-1]):
-            parts.append(np.asarray(self._read(s, OFFSETS, slice(1, None)), dtype=np.int64) + base)
+        for s, base in enumerate(self.shard_row_starts[:-1]):
+            parts.append(np.asarray(self.read_shard(s, OFFSETS, slice(1, None)), dtype=np.int64) + base)
         return np.concatenate(parts)
 
     def _check_field(self, name: str) -> None:
@@ -121,17 +123,17 @@ class DatasetReader:
         if not -self.num_episodes <= i < self.num_episodes:
             raise DatasetError(f"episode {i} out of range: {self.id} has {self.num_episodes} episodes")
         i %= self.num_episodes
-        s = int(np.searchsorted(self._episode_starts, i, side="right")) - 1
-        return s, i - int(self._episode_starts[s])
+        s = int(np.searchsorted(self.shard_episode_starts, i, side="right")) - 1
+        return s, i - int(self.shard_episode_starts[s])
 
     def episode(self, i: int, fields: Iterable[str] | None = None) -> dict[str, np.ndarray]:
         """Episode i: per-transition fields [T, ...] and per-episode fields (final_*, ep_*) as [...]."""
         s, j = self._locate(i)
-        off = np.asarray(self._read(s, OFFSETS, slice(j, j + 2)))
+        off = np.asarray(self.read_shard(s, OFFSETS, slice(j, j + 2)))
         out: dict[str, np.ndarray] = {}
         for name in fields or self.fields:
             self._check_field(name)
-            out[name] = self._read(s, name, j if is_episode_field(name) else slice(int(off[0]), int(off[1])))
+            out[name] = self.read_shard(s, name, j if is_episode_field(name) else slice(int(off[0]), int(off[1])))
         return out
 
     def iter_episodes(self, fields: Iterable[str] | None = None) -> Iterator[dict[str, np.ndarray]]:
@@ -140,8 +142,8 @@ class DatasetReader:
         for n in names:
             self._check_field(n)
         for s in range(len(self.shards())):
-            data = {n: self._read(s, n) for n in names}
-            off = np.asarray(self._read(s, OFFSETS))
+            data = {n: self.read_shard(s, n) for n in names}
+            off = np.asarray(self.read_shard(s, OFFSETS))
             for j in range(off.size - 1):
                 yield {n: (v[j] if is_episode_field(n) else v[off[j]:off[j + 1]]) for n, v in data.items()}
 
@@ -162,12 +164,12 @@ class DatasetReader:
         for s in range(len(self.shards())):
             for n in names:
                 self._array(s, n)  # a missing array fails here, before any decoding
-                starts = self._episode_starts if is_episode_field(n) else self._row_starts
+                starts = self.shard_episode_starts if is_episode_field(n) else self.shard_row_starts
                 jobs.append((s, n, int(starts[s]), int(starts[s + 1])))
 
         def read(job: tuple[int, str, int, int]) -> None:
             s, n, a, b = job
-            out[n][a:b] = self._read(s, n)
+            out[n][a:b] = self.read_shard(s, n)
 
         with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
             list(pool.map(read, jobs))

@@ -143,8 +143,8 @@ class SplitReader(DatasetReader):
     def _where(self, i: int) -> tuple[int, int, int]:
         """(parent shard, its first global row, local parent episode) of segment i."""
         pe = int(self._pep[i])
-        s = int(np.searchsorted(self.parent._episode_starts, pe, side="right")) - 1
-        return s, int(self.parent._row_starts[s]), pe - int(self.parent._episode_starts[s])
+        s = int(np.searchsorted(self.parent.shard_episode_starts, pe, side="right")) - 1
+        return s, int(self.parent.shard_row_starts[s]), pe - int(self.parent.shard_episode_starts[s])
 
     def episode(self, i: int, fields: Iterable[str] | None = None) -> dict[str, np.ndarray]:
         """Segment i: per-transition fields [T, ...] and per-episode fields (final_*, ep_*) as [...]."""
@@ -155,7 +155,7 @@ class SplitReader(DatasetReader):
         for n in names:
             self._check_field(n)
         s, base, pe = self._where(i)
-        return self._segment(i, lambda n, sel: self.parent._read(s, n, sel), base, pe, names)
+        return self._segment(i, lambda n, sel: self.parent.read_shard(s, n, sel), base, pe, names)
 
     def iter_episodes(self, fields: Iterable[str] | None = None) -> Iterator[dict[str, np.ndarray]]:
         """Segments in order, reading each parent shard once."""
@@ -163,14 +163,14 @@ class SplitReader(DatasetReader):
         for n in names:
             self._check_field(n)
         need = self._parent_names(names)
-        rs = self.parent._row_starts
+        rs = self.parent.shard_row_starts
         for s in range(len(rs) - 1):
             lo, hi = np.searchsorted(self.start, [rs[s], rs[s + 1]])
             if lo == hi:
                 continue
-            data = {n: self.parent._read(s, n) for n in need}
+            data = {n: self.parent.read_shard(s, n) for n in need}
             get = data.__getitem__
-            first_ep = int(self.parent._episode_starts[s])
+            first_ep = int(self.parent.shard_episode_starts[s])
             for i in range(int(lo), int(hi)):
                 yield self._segment(i, lambda n, sel, get=get: get(n)[sel], int(rs[s]),
                                     int(self._pep[i]) - first_ep, names)

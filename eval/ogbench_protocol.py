@@ -38,10 +38,11 @@ from crl.ogbench_tasks import (  # noqa: F401  (re-exported: the protocol's name
     GlobalNumpySeed,
     OgbenchEnvError,
     OgbenchMissingError,
-    _dist_version,
     env_id,
     is_ogbench,
     make_env,
+    maze_geometry,
+    ogbench_version,
     require_ogbench,
     rollout_tasks,
     wilson,
@@ -166,6 +167,7 @@ def evaluate_ogbench(
     envs = [make_env(env_name, max_episode_steps) for _ in range(k)]
     try:
         u = envs[0].unwrapped
+        maze_map, unit, ox, oy = maze_geometry(u)
         task_infos = list(u.task_infos)
         all_tasks = list(range(1, len(task_infos) + 1))
         chosen = all_tasks if tasks is None else [int(t) for t in tasks]
@@ -200,12 +202,11 @@ def evaluate_ogbench(
         "gym_id": gid, "policy": pol.name, "policy_info": pol.info, "episodes_per_task": episodes, "seed": seed,
         "num_envs": k, "max_episode_steps": int(limit), "tasks": rows, "overall_success": overall,
         "eval/success": overall, "ci95": {"eval/success": wilson(float(all_s.sum()), len(all_s))},
-        "episodes": len(records), "ogbench_version": getattr(ogbench, "__version__", None) or _dist_version(),
+        "episodes": len(records), "ogbench_version": getattr(ogbench, "__version__", None) or ogbench_version(),
         "deviations": [d for d in (
             f"max_episode_steps={limit} (protocol: 1000)" if limit != 1000 else "",
             f"tasks={chosen} (protocol: all {len(all_tasks)})" if chosen != all_tasks else "") if d],
-        "maze_map": np.asarray(u.maze_map).astype(int).tolist(),
-        "maze_unit": float(u._maze_unit), "maze_offset": [float(u._offset_x), float(u._offset_y)],
+        "maze_map": maze_map.tolist(), "maze_unit": unit, "maze_offset": [ox, oy],
     }
     if out_dir is not None:
         from crl.eval.plots import safe_figure
@@ -258,12 +259,6 @@ def plot_tasks(result: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
-
-
-def summary_line(result: dict[str, Any]) -> str:
-    """One line for the terminal: overall and per-task success."""
-    per = "  ".join(f"{r['task_name']} {r['success']:.2f}" for r in result["tasks"])
-    return f"{result['env']} {result['policy']}: overall success {result['overall_success']:.3f}  ({per})"
 
 
 def run_ogbench(

@@ -13,7 +13,7 @@ each evaluator that would need the checkpoint.
 
 Cache: every evaluation is keyed by (run folder, its config.json, checkpoint step, evaluator, settings, CACHE_VERSION)
 and stored under `RUN_DIR/eval_cache` unless `cache_dir` is given; a re-run evaluates nothing. Fan-out: evaluations
-that miss the cache are Dask tasks (crl.pipelines.fanout: `workers > 1` starts a LocalCluster, `scheduler` joins
+that miss the cache are Dask tasks (crl.fanout: `workers > 1` starts a LocalCluster, `scheduler` joins
 one, `client` passes one in; one retry, then the failure is shown in the report and not cached); one worker and no
 scheduler evaluates in this process.
 """
@@ -141,7 +141,7 @@ def _run_slug(info: RunInfo) -> str:
 def run_tasks(tasks: list[EvalTask], workers: int = 1, scheduler: str | None = None, client: Any = None,
               progress: bool = False) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     """Evaluate `tasks` (all cache misses): in this process, or as Dask tasks. Returns (results, errors) by key."""
-    from crl.pipelines.fanout import error_text, fan_out
+    from crl.fanout import error_text, fan_out
 
     results: dict[str, dict[str, Any]] = {}
     errors: dict[str, str] = {}

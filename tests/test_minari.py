@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from crl.datasets import DatasetStore
-from crl.datasets.minari_io import _episode_buffers, export_minari, import_minari
+from crl.datasets.minari_io import episode_buffers, export_minari, import_minari
 from crl.datasets.synthetic import episode_batch, synthetic_spec
 from crl.errors import DatasetError
 
@@ -133,15 +133,15 @@ def test_older_exports_with_state_and_goal_in_observation_still_import(data_root
 
     import minari
 
-    from crl.datasets.minari_io import _spaces
+    from crl.datasets.minari_io import minari_spaces
 
     store = DatasetStore()
     src = _dataset(store)
     m = store.manifest(src)
     data = store.open(src).load()
     old = [replace(b, observations={**b.observations, "observation": np.concatenate(
-        [b.observations["observation"], b.observations["desired_goal"]], axis=1)}) for b in _episode_buffers(data)]
-    obs_space, act_space = _spaces(m["env_spec"], data["action"])
+        [b.observations["observation"], b.observations["desired_goal"]], axis=1)}) for b in episode_buffers(data)]
+    obs_space, act_space = minari_spaces(m["env_spec"], data["action"])
     obs_space = gym.spaces.Dict({**obs_space.spaces, "observation": gym.spaces.Box(-np.inf, np.inf, (6,), np.float32)})
     ds = minari.create_dataset_from_buffers("old/pt-v0", old, observation_space=obs_space, action_space=act_space,
                                             algorithm_name="random", author="tester", author_email="-",

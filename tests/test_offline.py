@@ -115,8 +115,8 @@ def test_loader_and_online_sgd_are_one_code_path(oracle) -> None:
 @pytest.mark.slow  # two learners + one in a Dask worker process, each compiling; CI runs it in `pytest -m slow`
 def test_two_depths_in_one_command_two_loadable_runs_and_dask(oracle, tmp_path: Path) -> None:
     store, dsid = oracle
+    from crl.learners import run_learners
     from crl.offline import learner_grid
-    from crl.pipelines.learners import run_learners
 
     grid = learner_grid(tiny(dsid), [4, 8], [0])
     seq = run_learners(grid, tmp_path / "seq", progress=False, root=store.root)
