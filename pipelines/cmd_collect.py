@@ -46,6 +46,9 @@ from crl.policies import POLICIES
               help="Collectors at once on a Dask cluster (LocalCluster unless --scheduler).")
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler (tcp://host:8786).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted collection of the same options.")
+@click.option("--checkpoints", type=click.Choice(["scratch", "bucket"]), default="scratch", show_default=True,
+              help="A root on object storage: keep resume checkpoints in the local scratch folder ($CRL_SCRATCH_DIR) "
+                   "only, or also upload each into the staging version ('bucket'), so --resume works on any host.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 @click.option("--dask-log", type=click.Choice(["debug", "info", "warning", "error"]), default="warning",
               show_default=True, help="Least severe Dask log lines shown with --workers/--scheduler (info: all of "
@@ -58,7 +61,7 @@ def collect_cmd(ctx: click.Context, env_name: str, collector_depth: int, width: 
                 num_envs: int | None, unroll_length: int | None, episode_length: int | None,
                 batch_size: int | None, sgd_steps: int | None, preset: str, seed: int, shard_rows: int,
                 checkpoint_every: int, eval_every: int, workers: int, scheduler: str | None, resume: bool,
-                progress: bool, dask_log: str, print_config: bool) -> None:
+                checkpoints: str, progress: bool, dask_log: str, print_config: bool) -> None:
     """Collect a trajectory dataset: every transition a collector of depth D produces, from its first step.
 
     \b
@@ -84,7 +87,7 @@ def collect_cmd(ctx: click.Context, env_name: str, collector_depth: int, width: 
         deterministic=deterministic, action_noise=action_noise, goal_schedule=goal_schedule, env_steps=env_steps,
         num_envs=num_envs, unroll_length=unroll_length, episode_length=episode_length, seed=seed, preset=preset,
         train_overrides=overrides, shard_rows=shard_rows, checkpoint_every=checkpoint_every, eval_every=eval_every,
-        workers=workers,
+        workers=workers, checkpoints=checkpoints,
     )
     if dask_log != "warning" and workers == 1 and scheduler is None:
         raise ConfigError(f"--dask-log {dask_log} applies to Dask workers only; add --workers N or --scheduler")

@@ -13,9 +13,7 @@ Checkpoints, resume and divergence are the driver's; see `CollectRunner` for wha
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,11 +23,10 @@ import jax
 import numpy as np
 
 from crl.errors import ConfigError
+from crl.pipelines.collector_checkpoints import PLACES, BucketCheckpoints, checkpoint_root, remote_rel
 from crl.pipelines.episodes import EpisodeAssembler
 from crl.pipelines.sink import EpisodeSink
 from crl.pipelines.sources import CrlSource, PolicySource, PolicySpec
-
-CHECKPOINTS = "collector"
 
 
 @dataclass(frozen=True)
@@ -74,6 +71,10 @@ class CollectConfig:
     """Epochs between evaluations of a training collector (0 = never)."""
     workers: int = 1
     """Collectors running at once on a Dask cluster (each its own seed and shards)."""
+    checkpoints: str = "scratch"
+    """Root on object storage: keep resume checkpoints in the local scratch folder only ('scratch'), or also upload
+    each one into the staging version ('bucket': a resume on any host continues from it). Where they are kept
+    changes nothing recorded."""
 
     def validate(self) -> CollectConfig:
         PolicySpec.parse(self.policy)
@@ -82,6 +83,8 @@ class CollectConfig:
         for name in ("env_steps", "shard_rows", "checkpoint_every", "workers", "collector_depth"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name.replace('_', '-')}={getattr(self, name)} must be >= 1")
+        if self.checkpoints not in PLACES:
+            raise ConfigError(f"--checkpoints {self.checkpoints!r} unknown; use {' or '.join(PLACES)}")
         if self.action_noise < 0:
             raise ConfigError(f"--action-noise {self.action_noise} must be >= 0")
         kind = PolicySpec.parse(self.policy).kind
@@ -163,22 +166,6 @@ def worker_name(index: int) -> str:
     return f"w{index}"
 
 
-def scratch_root() -> Path:
-    """The local folder that holds resume checkpoints of collections into object storage: $CRL_SCRATCH_DIR, else
-    ~/.cache/crl/scratch (a shared filesystem path lets another host resume)."""
-    return Path(os.environ.get("CRL_SCRATCH_DIR") or "~/.cache/crl/scratch").expanduser()
-
-
-def checkpoint_root(staging: Any, worker: str) -> Path:
-    """Where a worker keeps its resume checkpoints: inside the staging folder on a local root (so they ship with
-    the version); for a root on object storage, in the local scratch folder (orbax writes local files), keyed by
-    root and version, and copied into the version when the worker finishes."""
-    if staging.loc.local:
-        return Path(staging.loc.path(staging.rel)) / CHECKPOINTS / worker
-    key = hashlib.sha256(staging.loc.url.encode()).hexdigest()[:12]
-    return scratch_root() / key / staging.rel / CHECKPOINTS / worker
-
-
 def discard_worker_shards(staging: Any, worker: str, keep_below_seq: int) -> list[str]:
     """Delete a worker's shards with sequence >= keep_below_seq and its incomplete ones (before it restarts)."""
     gone = []
@@ -241,6 +228,8 @@ class CollectRunner:
             self.config: Any = self.source.config
         else:
             self.config = PolicyRunConfig(self.source.config_dict(), config.seed + index, config.checkpoint_every)
+        self.mirror = (BucketCheckpoints(staging.loc, remote_rel(staging, self.worker), self.run_dir)
+                       if config.checkpoints == "bucket" and not staging.loc.local else None)
         self.assembler = EpisodeAssembler(self.source.num_envs, env.state_size, env.goal_indices)
         self.sink: EpisodeSink | None = None
         self.writer: Any = None
@@ -260,6 +249,8 @@ class CollectRunner:
         return jax.eval_shape(self.source.init, jax.random.PRNGKey(0))
 
     def epoch(self, state: Any, index: int) -> tuple[Any, dict[str, jax.Array], Any]:
+        if self.mirror is not None:  # the checkpoint saved after the previous epoch goes to the bucket
+            self.mirror.push()
         out = self.source.step(state)
         self.epochs_done = index + 1
         return out
@@ -348,6 +339,8 @@ def collect_worker(config: CollectConfig, staging: Any, index: int, env_steps: i
 
     runner = CollectRunner(config, staging, index, env_steps, run_dir, progress_every_s)
     runner.run_dir.mkdir(parents=True, exist_ok=True)
+    if runner.mirror is not None:
+        runner.mirror.pull()  # a resume on a host whose scratch folder lacks the bucket's latest checkpoint
     try:
         drive(runner, runner.run_dir, resume=True, on_epoch=runner.record, progress=False)
         assert runner.sink is not None
@@ -355,7 +348,7 @@ def collect_worker(config: CollectConfig, staging: Any, index: int, env_steps: i
         runner.writer.close()
         runner.write_progress(runner.num_epochs)
         if not staging.loc.local:  # the version carries its collector checkpoints, as on a local root
-            staging.loc.upload_tree(str(runner.run_dir), f"{staging.rel}/{CHECKPOINTS}/{runner.worker}")
+            staging.loc.upload_tree(str(runner.run_dir), remote_rel(staging, runner.worker))
     except BaseException:
         if runner.writer is not None:
             runner.writer.__exit__(RuntimeError, None, None)

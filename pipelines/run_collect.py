@@ -22,7 +22,6 @@ from crl.loop import check_resumable
 from crl.pipelines.collect import (
     CollectConfig,
     CollectRunner,
-    checkpoint_root,
     collect_worker,
     discard_worker_shards,
     epoch_shape,
@@ -31,6 +30,7 @@ from crl.pipelines.collect import (
     worker_budget,
     worker_name,
 )
+from crl.pipelines.collector_checkpoints import checkpoint_root, remote_rel
 from crl.pipelines.fanout import LOG_LEVELS, fan_out
 from crl.policies import PolicySpec
 
@@ -104,6 +104,9 @@ def run_collection(config: CollectConfig, store: Any, resume: bool = False, sche
     from crl.envs import make
 
     config = config.validate()
+    if config.checkpoints == "bucket" and store.loc.local:
+        raise ConfigError(f"--checkpoints bucket applies to a root on object storage; {store.root} is a local "
+                          "folder, where the checkpoints are kept in the staging version already: drop it")
     env = make(config.env, **config.env_overrides())
     prov = provenance(config, env)
     staging = store.begin(config.dataset, env.spec.to_dict(), prov, resume=resume)
@@ -111,7 +114,10 @@ def run_collection(config: CollectConfig, store: Any, resume: bool = False, sche
         # the one resume rule (crl.loop): the same options, but for those that do not change what gets recorded;
         # like a training run, a collection may resume under another code version (each is recorded)
         check_resumable("collection", staging.info["provenance"].get("collector", {}), prov["collector"],
-                        (*CollectRunner.resumable_changes, "code_version"))
+                        (*CollectRunner.resumable_changes, "code_version", "checkpoints"))
+    if not resume and not staging.loc.local:  # a scratch left by an earlier staging of this number (rm'd)
+        for i in range(config.workers):
+            shutil.rmtree(checkpoint_root(staging, worker_name(i)), ignore_errors=True)
     policy = PolicySpec.parse(config.policy)
     if dask_log not in LOG_LEVELS:
         raise ConfigError(f"--dask-log {dask_log!r} unknown; use one of {', '.join(LOG_LEVELS)}")
@@ -155,6 +161,8 @@ def _fan_out(config: CollectConfig, staging: Any, per_worker: int, scheduler: st
         worker = worker_name(names[name])
         discard_worker_shards(staging, worker, 0)
         shutil.rmtree(checkpoint_root(staging, worker), ignore_errors=True)
+        if not staging.loc.local:  # its checkpoints mirrored by --checkpoints bucket
+            staging.loc.remove_tree(remote_rel(staging, worker))
 
     results, errors = fan_out(_worker_task, {n: (config, staging, i, per_worker) for n, i in names.items()},
                               workers=config.workers, scheduler=scheduler, log_level=dask_log, on_failed=discard)
