@@ -160,7 +160,8 @@ class Staging:
         try:
             lease = self.loc.read_json(claim_rel(self.id.full_name, self.id.version))
         except FileNotFoundError:
-            lease = {}
+            raise DatasetError(f"{self.id} was removed while this writer was writing it (`crl-data rm --force`); "
+                               "not publishing it") from None
         if lease.get("token") != self.token:
             raise DatasetError(f"{self.id} was taken over by {describe(lease)} (this writer's lease went stale); "
                                "not publishing it")

@@ -170,6 +170,7 @@ TABLE: dict[str, dict[str, Any]] = {
         "--scheduler": Gap("no test joins an existing scheduler"),
         "--resume": Covered("tests/test_collect.py::test_sigkill_then_resume_gives_the_uninterrupted_data"),
         "--progress": Covered("tests/test_collect.py::test_sigkill_then_resume_gives_the_uninterrupted_data"),
+        "--checkpoints": Config(("--checkpoints", "bucket"), {"checkpoints": "bucket"}),
         "--dask-log": Covered(_DASK_TEST),
         "--print-config": Covered("tests/test_options.py::test_config_options_reach_the_resolved_config"),
     },
@@ -178,7 +179,7 @@ TABLE: dict[str, dict[str, Any]] = {
                       "--map": Covered("tests/test_coverage.py::test_map_of_a_walk_and_its_split")},
     "crl-data verify": {"--scheduler": Gap("tested through the API (a LocalCluster's address)")},
     "crl-data rm": {"--yes": Covered("tests/test_split.py::test_lineage_verify_and_rm"),
-                    "--force": Covered("tests/test_split.py::test_lineage_verify_and_rm")},
+                    "--force": Covered("tests/test_race.py::test_rm_force_removes_a_live_writers_staging")},
     "crl-data copy": {"--to": Covered("tests/test_s3.py::test_copy_both_ways_with_lineage")},
     "crl-data export minari": {
         "--minari-id": Covered("tests/test_cli_data.py::test_import_ogbench_with_val_and_minari_round_trip"),

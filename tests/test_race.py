@@ -171,3 +171,40 @@ def test_a_foreign_writer_is_stale_after_its_heartbeat_stops(data_root: Path) ->
     with pytest.raises(Exception, match="taken over"):  # the original writer lost its lease: it must not publish
         st.commit()
     assert json.loads((data_root / rel).read_text())["host"] == "elsewhere"
+
+
+COMMITTER = HOLDER.replace('print("ready", flush=True)\ntime.sleep(600)\n', '''print("ready", flush=True)
+sys.stdin.readline()
+try:
+    st.commit()
+    print("committed", flush=True)
+except Exception as e:
+    print(f"refused: {e}", flush=True)
+''')
+
+
+def test_rm_force_removes_a_live_writers_staging(data_root: Path) -> None:
+    env = {**os.environ, "CRL_DATA_DIR": str(data_root)}
+    cli = console_script("crl-data")
+    holder = subprocess.Popen([sys.executable, "-c", COMMITTER, str(data_root)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        store = DatasetStore(data_root)
+        assert store.writer_status("live/one-v0")[0] == "live"
+        p = subprocess.run([cli, "rm", "--yes", "live/one-v0"], capture_output=True, text=True, env=env, timeout=120)
+        assert p.returncode == 2 and "pass --force if it is gone" in p.stderr and store.staging_versions("live/one")
+        p = subprocess.run([cli, "rm", "--yes", "--force", "live/one-v0"], capture_output=True, text=True, env=env,
+                           timeout=120)
+        assert p.returncode == 0 and p.stdout.strip() == "removed live/one-v0", p.stderr
+        assert store.staging_versions("live/one") == [] and not store.loc.exists(claim_rel("live/one", 0))
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        said = holder.stdout.readline().strip()
+        assert said == "refused: live/one-v0 was removed while this writer was writing it (`crl-data rm --force`); " \
+            "not publishing it"  # the writer cannot publish what was removed
+        assert holder.wait(timeout=60) == 0
+    finally:
+        holder.kill()
+        holder.wait()
+    assert store.versions("live/one") == [] and store.staging_versions("live/one") == []
