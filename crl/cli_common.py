@@ -12,8 +12,9 @@ from crl.errors import CrlError
 def run_group(group: click.Group, prog_name: str, argv: list[str] | None = None) -> None:
     """Run a click group as a console script.
 
-    A CrlError (bad id, unknown env, inconsistent config, existing version...) and a click usage error print
-    `<prog>: error: <one line>` and exit 2 (no traceback); Ctrl-C / an aborted prompt exits 1.
+    A CrlError (bad id, unknown env, inconsistent config, existing version...), a click usage error and a lost
+    connection to a storage server (`crl.datasets.location.connection_failure`) print `<prog>: error: <one line>`
+    and exit 2 (no traceback); Ctrl-C / an aborted prompt exits 1.
     """
     try:
         rv = group.main(args=argv, prog_name=prog_name, standalone_mode=False)
@@ -30,4 +31,12 @@ def run_group(group: click.Group, prog_name: str, argv: list[str] | None = None)
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
+    except Exception as e:  # a storage server that went away mid-command is a user-facing error too
+        from crl.datasets.location import connection_failure
+
+        lost = connection_failure(e)
+        if lost is None:
+            raise
+        click.echo(f"{prog_name}: error: {' '.join(str(lost).split())}", err=True)
+        sys.exit(2)
     sys.exit(rv if isinstance(rv, int) else 0)

@@ -269,3 +269,50 @@ def storage_error(url: str, e: BaseException, options: dict[str, Any] | None = N
                             "see docs/storage.md)")
     return DatasetError(f"cannot use {url}{_endpoint_note(options)} ({text}): check the endpoint (AWS_ENDPOINT_URL) "
                         "and that the server is running")
+
+
+def _connection_error_types() -> tuple[type[BaseException], ...]:
+    """Exception types that mean the storage server could not be reached or stopped answering mid-request."""
+    # (not all of ConnectionError: a BrokenPipeError is a closed stdout, `crl-data list | head`)
+    types: list[type[BaseException]] = [ConnectionRefusedError, ConnectionResetError, ConnectionAbortedError]
+    try:
+        from botocore.exceptions import ConnectionError as BotoConnectionError
+        from botocore.exceptions import HTTPClientError
+
+        types += [BotoConnectionError, HTTPClientError]
+    except ImportError:
+        pass
+    try:
+        from aiohttp import ClientConnectionError
+
+        types.append(ClientConnectionError)
+    except ImportError:
+        pass
+    try:
+        from fsspec.exceptions import FSTimeoutError
+
+        types.append(FSTimeoutError)
+    except ImportError:
+        pass
+    return tuple(types)
+
+
+def connection_failure(e: BaseException) -> DatasetError | None:
+    """A one-line DatasetError when `e` (or an exception it was raised from or while handling) is a lost
+    connection to a storage server, e.g. an object store that went away in the middle of a command; None for
+    anything else. Nothing committed is affected by such a failure: a version is published by writing its manifest
+    last, so an interrupted write stays a staging version."""
+    types = _connection_error_types()
+    seen: set[int] = set()
+    cause: BaseException | None = e
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, types):
+            text = " ".join(f"{type(cause).__name__}: {cause}".split())[:200]
+            return DatasetError(
+                f"lost the connection to the storage server{_endpoint_note()} in the middle of the command ({text}); "
+                "committed versions are not affected and an unfinished one stays staging: check that the server "
+                "is running (AWS_ENDPOINT_URL), then re-run (a collection with --resume; `crl-data list --all` "
+                "shows what is unfinished)")
+        cause = cause.__cause__ or cause.__context__
+    return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -151,3 +152,41 @@ def test_copy_both_ways_with_lineage(s3_root: str, data_root: Path, capsys: pyte
     code, _, err = run(capsys, "--root", str(data_root.parent / "other"), "copy", parent, "--to", s3_root)
     assert code == 2 and "already exists" in err and "other content" in err
     assert remote.manifest(parent) == local.manifest(parent)
+
+
+def test_server_gone_mid_command_is_one_line_and_loses_nothing(s3_root: str, s3_server: S3Server,
+                                                               data_root: Path) -> None:
+    remote = DatasetStore(s3_root)
+    st = remote.begin("test/kept", synthetic_spec())
+    with st.writer("w0") as w:
+        w.append(episode_batch([20, 30], seed=1))
+    kept = st.commit()
+    local = DatasetStore(data_root)
+    st = local.begin("test/big", synthetic_spec(state_size=29, action_size=8))
+    with st.writer("w0", shard_rows=1000) as w:  # 6 shards: the copy is still running when the server goes
+        w.append(episode_batch([500] * 12, seed=2, state_size=29, action_size=8))
+    st.commit()
+    env = {**os.environ, "AWS_MAX_ATTEMPTS": "2"}
+    cmd = [console_script("crl-data"), "--root", str(data_root), "copy", "test/big-v0", "--to", s3_root]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    prefix = s3_root.split("/", 3)[3] + "/test/big/.staging-v0/shards/"
+    stopped = False
+    try:
+        deadline = time.monotonic() + 120
+        while len(keys(s3_server, prefix)) < 5:
+            assert proc.poll() is None and time.monotonic() < deadline, "the copy ended before the fault"
+            time.sleep(0.05)
+        s3_server.stop()  # the server goes away in the middle of the command
+        stopped = True
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+        if stopped:
+            s3_server.restart()
+    assert proc.returncode == 2 and out == "", err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("crl-data: error: lost the connection to the storage server at http://127.0.0.1:")
+    assert "committed versions are not affected" in err
+    assert remote.versions("test/big") == [] and remote.staging_versions("test/big") == [0]  # nothing published
+    assert remote.manifest("test/kept-v0") == kept and verify(remote, "test/kept-v0").ok  # nothing lost
+    assert remote.writer_status("test/big-v0")[0] == "stale"  # its writer is gone: `rm` or a new copy may go on
