@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import uuid
@@ -53,6 +54,8 @@ class Location:
             opts.setdefault("use_listings_cache", False)  # other writers change the root under us
         self.fs, self.base = fsspec.core.url_to_fs(self.url, **opts)
         self.local = isinstance(self.fs, LocalFileSystem)
+        if not self.local:
+            _quiet_orphaned_connection_errors()
         self._zarr_options = opts
 
     def __getstate__(self) -> dict[str, Any]:  # pickles as its URL (Dask workers reopen it)
@@ -269,6 +272,21 @@ def storage_error(url: str, e: BaseException, options: dict[str, Any] | None = N
                             "see docs/storage.md)")
     return DatasetError(f"cannot use {url}{_endpoint_note(options)} ({text}): check the endpoint (AWS_ENDPOINT_URL) "
                         "and that the server is running")
+
+
+class _OrphanedConnectionErrors(logging.Filter):
+    """Drops asyncio's "Task exception was never retrieved" records of a lost connection: aiohttp's request-body
+    tasks whose request reports the same failure itself (one line, through the CLI's error policy)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return exc is None or not isinstance(exc, _connection_error_types())
+
+
+def _quiet_orphaned_connection_errors() -> None:
+    log = logging.getLogger("asyncio")
+    if not any(isinstance(f, _OrphanedConnectionErrors) for f in log.filters):
+        log.addFilter(_OrphanedConnectionErrors())
 
 
 def _connection_error_types() -> tuple[type[BaseException], ...]:
