@@ -1,6 +1,8 @@
 """Table of the issue-21 runs: per config and dataset, the final OGBench success (mean, std, min-max over seeds), the
 curve (success at each evaluation) and the per-task means, read from the committed `results/<config>/<dataset>/s<seed>`
-records (config.json, metrics.jsonl, wall.json). Prints markdown: python studies/ogbench/summarize.py
+records (config.json, metrics.jsonl, wall.json). "last 3" is OGBench's reported figure (the mean of the last three
+evaluations). Prints markdown: python studies/ogbench/summarize.py [CONFIG ...] [--at SGD_STEPS]
+(`--at` reads every run at that evaluation instead of its last: configs compared at one budget).
 """
 
 from __future__ import annotations
@@ -16,28 +18,33 @@ DATASETS = ["pointmaze-medium-navigate", "pointmaze-large-navigate", "pointmaze-
             "pointmaze-large-stitch"]
 
 
-def runs(config: str, dataset: str) -> list[dict]:
-    """The finished runs of one cell: final eval record, curve, wall time, config."""
+def runs(config: str, dataset: str, at: int | None = None) -> list[dict]:
+    """The finished runs of one cell: final eval record (or the one at `at` SGD steps), curve, wall time, config."""
     out = []
     for d in sorted((ROOT / config / dataset).glob("s*")):
         recs = [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines() if x.strip()]
         evals = [r for r in recs if "eval/success" in r]
+        if at is not None:
+            evals = [r for r in evals if r["sgd_steps"] <= at]
+            if not evals or evals[-1]["sgd_steps"] != at:
+                continue
         if not evals:
             continue
         wall = json.loads((d / "wall.json").read_text())["wall_s"] if (d / "wall.json").exists() else None
         cfg = json.loads((d / "config.json").read_text())["config"]
-        out.append({"seed": d.name, "final": evals[-1], "curve": [(r["sgd_steps"], r["eval/success"]) for r in evals],
+        out.append({"seed": d.name, "final": evals[-1], "last3": np.mean([r["eval/success"] for r in evals[-3:]]),
+                    "curve": [(r["sgd_steps"], r["eval/success"]) for r in evals],
                     "wall": wall, "config": cfg})
     return out
 
 
-def main(configs: list[str]) -> None:
-    print("| config | dataset | seeds | SGD steps | batch | success % mean ± std (min-max) | curve (steps: mean %) "
-          "| per task % | wall s/run |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+def main(configs: list[str], at: int | None = None) -> None:
+    print("| config | dataset | seeds | SGD steps | batch | success % mean ± std (min-max) | last 3 evals % "
+          "| curve (steps: mean %) | per task % | wall s/run |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for c in configs:
         for ds in DATASETS:
-            rs = runs(c, ds)
+            rs = runs(c, ds, at)
             if not rs:
                 continue
             s = np.array([r["final"]["eval/success"] for r in rs]) * 100
@@ -48,10 +55,18 @@ def main(configs: list[str]) -> None:
                                for t in range(1, 6))
             walls = [r["wall"] for r in rs if r["wall"]]
             wall = f"{np.mean(walls):.0f}" if walls else "-"
+            last3 = np.array([r["last3"] for r in rs]) * 100
             print(f"| {c} | {ds} | {len(rs)} | {rs[0]['final']['sgd_steps']} | "
                   f"{rs[0]['config']['learner']['batch_size']} | {s.mean():.0f} ± {s.std():.0f} "
-                  f"({s.min():.0f}-{s.max():.0f}) | {curve} | {tasks} | {wall} |")
+                  f"({s.min():.0f}-{s.max():.0f}) | {last3.mean():.0f} ± {last3.std():.0f} | {curve} | {tasks} | "
+                  f"{wall} |")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or sorted(p.name for p in ROOT.iterdir() if p.is_dir()))
+    args = sys.argv[1:]
+    at_step = None
+    if "--at" in args:
+        i = args.index("--at")
+        at_step = int(args[i + 1])
+        del args[i:i + 2]
+    main(args or sorted(p.name for p in ROOT.iterdir() if p.is_dir()), at_step)
