@@ -1,19 +1,19 @@
 """Dense -> LayerNorm -> Swish/ReLU as one function with a hand-written VJP (the encoders' hidden layer).
 
 Autodiff of flax's Dense + LayerNorm + swish keeps h, xhat, y and sigmoid(y) and differentiates every elementwise
-step separately; on XLA:CPU a deep encoder's update then spends about a third of its time in elementwise passes.
+step separately; on XLA:CPU a deep encoder's update then spends much of its time in elementwise passes.
 `dense_norm_act` saves only h = x @ kernel + bias and the row statistics (mean, 1/std) -- plus the layer input,
 which the weight gradient needs anyway -- so the forward writes one activation per layer, recomputes xhat, y and
 sigmoid(y) in the backward, and writes the LayerNorm backward in its closed form
     dh = rstd * (dxh - mean(dxh) - xhat * mean(dxh * xhat)),   dxh = scale * dact(y).
 The backward reads its residuals through an optimization barrier: otherwise XLA merges its sigmoid with the
-forward's and keeps sigmoid(y) as one more stored array per layer (measured ~8% slower on a 32-layer chain).
+forward's and keeps sigmoid(y) as one more stored array per layer.
 Row means (LayerNorm statistics and its backward) and column sums (bias / scale gradients) are products with a
 constant vector: XLA:CPU splits a row reduction into a reduce-window and a reduce, two multi-threaded ops per mean,
-while a matrix-vector product is one library call (depth-64 update, batch 512, two cores: ~6-8% faster). The
-weight gradient multiplies a materialised x^T, which moves it from Eigen to YNNPACK (~4% faster on two cores).
-Both are XLA:CPU remedies, chosen when the default backend is the CPU at trace time; elsewhere (GPU, where XLA
-fuses reductions into the elementwise kernels and cuBLAS takes transposed operands) the plain forms are used.
+while a matrix-vector product is one library call. The weight gradient multiplies a materialised x^T, which moves
+it from Eigen to YNNPACK. Both are XLA:CPU remedies, chosen when the default backend is the CPU at trace time;
+elsewhere (GPU, where XLA fuses reductions into the elementwise kernels and cuBLAS takes transposed operands) the
+plain forms are used. What each choice gained: bench/RESULTS.md, "CRL SGD step" and its follow-ups.
 Values equal flax's (`nn.Dense`, `nn.LayerNorm(epsilon=1e-6)`, `nn.swish`) up to float reassociation.
 """
 
@@ -99,7 +99,7 @@ def _bwd(act, res, g):
     dh = rstd * (dy * scale - _row_dot(dy, w) - xhat * _row_dot(dy_xhat, w))
     x2, dh2 = x.reshape(-1, x.shape[-1]), dh.reshape(-1, dh.shape[-1])
     # x^T materialised (the barrier stops XLA from folding the transpose back into the dot): XLA:CPU sends a dot
-    # that contracts both operands' leading axis to Eigen (~0.6 of the matmul rate here) but this one to YNNPACK
+    # that contracts both operands' leading axis to Eigen (slower than its matmuls) but this one to YNNPACK
     d_kernel = (jax.lax.optimization_barrier(x2.T) if on_cpu_backend() else x2.T) @ dh2
     d_bias = _col_sum(dh2)
     dx = dh @ kernel.T

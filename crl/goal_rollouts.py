@@ -1,4 +1,5 @@
-"""Evaluation functions shared by the trainer and the evaluators (`crl.eval`): goal reaching and start/goal pairs.
+"""Goal-reaching rollouts for evaluation, shared by the trainers and the evaluators (`crl.eval`): a fixed policy on
+the env's own goals or on given start/goal pairs, and the statistics of their successes (Wilson and mean intervals).
 
 Both roll a fixed policy out for one episode per env, all envs in parallel, inside one `lax.scan` (pure and
 jittable: close over `env` and `act`, pass arrays). A policy is `act(obs [N, obs_size]) -> actions [N, action_size]`,

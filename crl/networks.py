@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from crl.errors import ConfigError
-from crl.fused import ACTS, dense_norm_act
+from crl.fused_layer import ACTS, dense_norm_act
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {"swish": nn.swish, "relu": nn.relu}
 
@@ -70,7 +70,7 @@ class LayerNormParams(nn.Module):
 
 class DenseNormAct(nn.Module):
     """Dense -> (LayerNorm) -> activation; with LayerNorm one fused function with a hand-written VJP
-    (`crl.fused.dense_norm_act`). Param tree as flax's Dense_0/{kernel,bias}, LayerNorm_0/{scale,bias}."""
+    (`crl.fused_layer.dense_norm_act`). Param tree as flax's Dense_0/{kernel,bias}, LayerNorm_0/{scale,bias}."""
 
     width: int
     layer_norm: bool = True

@@ -185,7 +185,7 @@ class OfflineRunner:
     def _split_tasks(self) -> dict[str, Any] | None:
         if self.manifest.get("kind") != "split" or self.env is None or self.config.split_episodes_per_pair == 0:
             return None
-        from crl.datasets.split import load_tasks
+        from crl.datasets.stitch_split import load_tasks
 
         return load_tasks(self.store, self.config.dataset)
 
@@ -209,7 +209,7 @@ class OfflineRunner:
         return new_state, metrics, None
 
     def _evaluate_fn(self, state: OfflineState, key: jax.Array) -> dict[str, jax.Array]:
-        from crl.evaluation import evaluate_goals, goal_means
+        from crl.goal_rollouts import evaluate_goals, goal_means
 
         return goal_means(evaluate_goals(self.env, self.learner.act(state.learner), key, self.config.num_eval_envs))
 
@@ -227,7 +227,7 @@ class OfflineRunner:
 
     def evaluate_split(self, state: OfflineState, key: jax.Array) -> dict[str, float]:
         """Success per BFS distance on the split's tasks: eval/success_d<d>, and in-/out-of-distribution means."""
-        from crl.evaluation import evaluate_pairs
+        from crl.goal_rollouts import evaluate_pairs
 
         t, maze = self.tasks, self.env.maze
         start = np.asarray([maze.cell_to_xy(c) for c in t["start_cell"]], np.float32)

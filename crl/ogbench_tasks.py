@@ -104,8 +104,8 @@ class GlobalNumpySeed:
 
 
 def wilson(successes: float, n: int, z: float = 1.959963984540054) -> list[float]:
-    """95% Wilson score interval of a success rate (crl.evaluation.wilson_ci, as a list)."""
-    from crl.evaluation import wilson_ci
+    """95% Wilson score interval of a success rate (crl.goal_rollouts.wilson_ci, as a list)."""
+    from crl.goal_rollouts import wilson_ci
 
     return list(wilson_ci(successes, n, z))
 

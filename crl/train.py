@@ -23,7 +23,7 @@ from crl.buffer import BufferState, init_buffer, insert, sample
 from crl.config import TrainConfig
 from crl.envs.base import State
 from crl.errors import ConfigError
-from crl.evaluation import evaluate_goals, goal_means
+from crl.goal_rollouts import evaluate_goals, goal_means
 from crl.learner import Learner, LearnerState, finite
 from crl.relabel import Batch
 from crl.transition import Transition, make_transition
@@ -160,7 +160,7 @@ class Trainer:
         return Learner.eval_params(ts.learner)
 
     def _evaluate(self, ts: TrainState, key: jax.Array) -> dict[str, jax.Array]:
-        """The env's own task with the deterministic evaluated actor (crl.evaluation.evaluate_goals)."""
+        """The env's own task with the deterministic evaluated actor (crl.goal_rollouts.evaluate_goals)."""
         return goal_means(evaluate_goals(self.env, self.learner.act(ts.learner), key, self.config.num_eval_envs))
 
 

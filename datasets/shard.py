@@ -13,9 +13,9 @@ from crl.datasets.location import Location
 from crl.datasets.schema import FORMAT_NAME, FORMAT_VERSION, OFFSETS, is_episode_field
 from crl.errors import DatasetError
 
-#: Chosen by bench/bench_store.py (bench/RESULTS.md): on real Ant rollouts Blosc-LZ4 with byte shuffle (over
-#: column-major chunks) meets the size goal (<= 0.7x Minari's bytes) and writes/loads 1.5-2x faster than the zstd
-#: variants, which save only ~5% more bytes.
+#: Chosen with bench/bench_store.py on real Ant rollouts: Blosc-LZ4 with byte shuffle (over column-major chunks)
+#: meets the size goal (<= 0.7x Minari's bytes) and writes and loads faster than the zstd variants, which save
+#: few more bytes (figures: bench/RESULTS.md, "Dataset store").
 DEFAULT_COMPRESSION = "blosc-lz4"
 DEFAULT_CHUNK_ROWS = 65536
 
@@ -72,7 +72,7 @@ def write_shard(
         lead = arr.shape[0] if (name == OFFSETS or is_episode_field(name)) else min(rows, chunk_rows)
         chunks = (max(1, lead), *(max(1, d) for d in arr.shape[1:]))
         # Column-major chunks (transpose codec) put each column's time series together: smooth signals then
-        # compress ~10% better after shuffling (measured on Ant rollouts, bench/RESULTS.md).
+        # compress better after shuffling (bench/RESULTS.md, "Dataset store").
         filters = [TransposeCodec(order=(1, 0))] if arr.ndim == 2 and name != OFFSETS else []
         arrays[name] = group.create_array(
             name, shape=arr.shape, dtype=arr.dtype, chunks=chunks, filters=filters, compressors=codecs,

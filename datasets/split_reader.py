@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 def open_split(store: DatasetStore, dsid: DatasetId, manifest: dict[str, Any]) -> SplitReader:
     """A reader over split `dsid`; DatasetError (one line naming the fix) when its parent is gone or changed."""
-    from crl.datasets.split import load_segments
+    from crl.datasets.stitch_split import load_segments
 
     pid = manifest["parent"]["id"]
     k = manifest.get("split", {}).get("max_cells", "K")

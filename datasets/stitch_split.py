@@ -1,5 +1,5 @@
-"""Stitching splits: cut a version's episodes into segments in which every pair of states is at most K maze cells
-apart (BFS distance), so every (state, future goal) pair a learner draws is at most K cells apart (the paper's
+"""Making a stitching split: cut a version's episodes into segments in which every pair of states is at most K maze
+cells apart (BFS distance), so every (state, future goal) pair a learner draws is at most K cells apart (the paper's
 stitching setting), and ship the evaluation tasks (start cell, goal cell) grouped by distance with them.
 
 A split is a version of its own that copies none of its parent's data: a small Zarr group (`split.zarr`) holds

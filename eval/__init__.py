@@ -4,7 +4,7 @@ Python API (the `crl-eval` commands wrap these; each writes JSON + PNG and retur
 `run_goals(policy, env=None, episodes=None, seed=None, ...)`, `run_stitching(policy, env=None, split=None, ...)`,
 `run_geodesic(policy, env=None, pairs=2000, goal=None, ...)`, and `geodesicity(maze, energy, num_pairs, seed)` for
 any energy function. Policies are named as the collector names them: `checkpoint:RUN_DIR`, `oracle`, `random`
-(`resolve_policy`). The rollouts themselves are `crl.evaluation`'s, shared with the trainer.
+(`resolve_policy`). The rollouts themselves are `crl.goal_rollouts`'s, shared with the trainer.
 """
 
 from crl.eval.geodesic import geodesicity, run_geodesic

@@ -31,7 +31,7 @@ from crl.errors import ConfigError
 from crl.eval.policies import resolve_policy
 from crl.eval.registry import Evaluator, needs_crl_maze, register
 from crl.eval.results import default_out, header, write_json
-from crl.evaluation import goal_vector
+from crl.goal_rollouts import goal_vector
 
 Energy = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """energy(xy_a [N, 2], xy_b [N, 2]) -> [N] scores, higher = closer."""
@@ -247,7 +247,7 @@ def _run(policy: str, step: int, s: dict[str, Any], out: Path) -> dict[str, Any]
 
 
 def _blocks(r: dict[str, Any]) -> list[Any]:
-    from crl.eval.report_html import ci_text, fmt
+    from crl.eval.report_render import ci_text, fmt
 
     rows = []
     for label, b in (("all pairs", r), ("wall pairs", r.get("wall_pairs") or {})):
@@ -260,7 +260,7 @@ def _blocks(r: dict[str, Any]) -> list[Any]:
 
 
 def _index(r: dict[str, Any]) -> str:
-    from crl.eval.report_html import fmt
+    from crl.eval.report_render import fmt
 
     return fmt(r.get("index"))
 

@@ -1,5 +1,5 @@
 """Goal reaching: success rate, time at goal and final distance of a policy on an env's own task, with 95% CIs
-and a per-goal-cell table (`crl.evaluation.evaluate_goals`, the function the trainer evaluates with).
+and a per-goal-cell table (`crl.goal_rollouts.evaluate_goals`, the function the trainer evaluates with).
 
 Key: a checkpoint evaluated without `seed` uses the trainer's key for that checkpoint,
 `fold_in(PRNGKey(train_seed + 1), step)`, and the run's `num_eval_envs` episodes in the run's env, so the numbers
@@ -17,7 +17,7 @@ import jax
 from crl.eval.policies import Policy, resolve_policy
 from crl.eval.registry import Evaluator, register
 from crl.eval.results import default_out, header, write_json
-from crl.evaluation import evaluate_goals, summarize_goals
+from crl.goal_rollouts import evaluate_goals, summarize_goals
 from crl.loop import eval_key as loop_eval_key
 
 
@@ -101,13 +101,13 @@ def _run(policy: str, step: int, s: dict[str, Any], out: Path) -> dict[str, Any]
 
 
 def _numbers(r: dict[str, Any]) -> str:
-    from crl.eval.report_html import ci_text
+    from crl.eval.report_render import ci_text
 
     return f"{r['eval/success']:.3f}{ci_text((r.get('ci95') or {}).get('eval/success'))}"
 
 
 def _blocks(r: dict[str, Any]) -> list[Any]:
-    from crl.eval.report_html import ci_text, fmt
+    from crl.eval.report_render import ci_text, fmt
 
     if r.get("protocol") == "ogbench":
         out: list[Any] = [

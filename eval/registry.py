@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 Block = tuple[Any, ...]
-"""A report block (crl.eval.report_html): ("h", level, text) | ("p", text) | ("table", headers, rows) |
+"""A report block (crl.eval.report_render): ("h", level, text) | ("p", text) | ("table", headers, rows) |
 ("img", file name, caption) | ("list", items)."""
 
 EVALUATOR_MODULES = ["crl.eval.goals", "crl.eval.stitching", "crl.eval.geodesic"]

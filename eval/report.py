@@ -3,7 +3,7 @@ twin with learning curves, a comparison table, overlaid curves and every evaluat
 
 Rooms: `crl.eval.runs` reads run folders (no checkpoint loaded), `crl.eval.registry` holds the evaluators (each
 registered by its own module: goals, stitching, geodesic) and record-only sections, `crl.eval.report_cache` runs
-and caches one evaluation, `crl.eval.report_html` renders; this module plans and fans out.
+and caches one evaluation, `crl.eval.report_render` renders; this module plans and fans out.
 
 Runs are run folders (`crl-train ... --out RUN_DIR`, a collector worker, or a dataset version folder). For each
 run the report runs the evaluators that apply to its env (each says why not otherwise). A run folder without
@@ -210,7 +210,7 @@ def make_report(
             else:
                 rr.errors[t.evaluator] = errors.get(t.key, "no result")
     cache = {"hits": len(cached), "misses": len(todo), "evaluated": len(fresh), "errors": len(errors)}
-    from crl.eval.report_html import write_report
+    from crl.eval.report_render import write_report
 
     html, md, js = write_report(reports, Path(out), settings, cache, title)
     return ReportResult(html, md, js, reports, cache)

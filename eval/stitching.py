@@ -2,9 +2,9 @@
 
 Tasks are (start cell, goal cell) pairs: every ordered pair of distinct, connected free cells of the maze (on large
 mazes at most `max_pairs_per_distance` pairs per distance, sampled without replacement with `seed`), or a
-stitching split's evaluation tasks (`crl.datasets.split.load_tasks`). Each task runs `episodes_per_pair`
+stitching split's evaluation tasks (`crl.datasets.stitch_split.load_tasks`). Each task runs `episodes_per_pair`
 episodes of the env's length from the start cell's centre to the goal cell's centre (both jittered like the env's
-own resets) with `crl.evaluation.evaluate_pairs`.
+own resets) with `crl.goal_rollouts.evaluate_pairs`.
 
 success(d) = mean success over the episodes of the tasks at distance d (95% Wilson interval over episodes; the
 episodes of one task are not independent, so the interval is optimistic when episodes_per_pair > 1).
@@ -26,7 +26,7 @@ from crl.errors import ConfigError
 from crl.eval.policies import Policy, resolve_policy
 from crl.eval.registry import Evaluator, needs_crl_maze, register
 from crl.eval.results import default_out, header, write_json
-from crl.evaluation import evaluate_pairs, wilson_ci
+from crl.goal_rollouts import evaluate_pairs, wilson_ci
 
 THRESHOLD = 0.5
 """success(d) needed at every distance up to the stitching distance."""
@@ -122,9 +122,9 @@ def summarize(tasks: dict[str, np.ndarray], per_task: dict[str, np.ndarray], max
 
 
 def split_tasks(split: str, store: Any | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(tasks, env spec) of a stitching split `namespace/name-vN`: `crl.datasets.split.load_tasks` (start_cell,
+    """(tasks, env spec) of a stitching split `namespace/name-vN`: `crl.datasets.stitch_split.load_tasks` (start_cell,
     goal_cell, distance, in_distribution, max_cells) and the env spec its manifest records."""
-    from crl.datasets.split import load_tasks
+    from crl.datasets.stitch_split import load_tasks
     from crl.datasets.store import DatasetStore
 
     store = store if store is not None else DatasetStore()
@@ -222,7 +222,7 @@ def _run(policy: str, step: int, s: dict[str, Any], out: Path) -> dict[str, Any]
 
 
 def _blocks(r: dict[str, Any]) -> list[Any]:
-    from crl.eval.report_html import ci_text, fmt
+    from crl.eval.report_render import ci_text, fmt
 
     out: list[Any] = [
         ("p", f"{r.get('pairs')} (start, goal) pairs x {r.get('episodes_per_pair')} episodes: stitching distance "

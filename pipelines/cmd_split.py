@@ -35,7 +35,7 @@ def stitch_cmd(ctx: click.Context, dataset_id: str, max_cells: int, name: str | 
     stitching setting (train on nearby pairs, test on pairs further apart). Cuts are greedy, left to right: a
     new segment starts at the transition whose next state would break the rule. The split also ships the
     evaluation tasks: every ordered pair of free cells, grouped by BFS distance 1..diameter, flagged
-    in-distribution when the distance is at most K (`crl.datasets.split.load_tasks`).
+    in-distribution when the distance is at most K (`crl.datasets.stitch_split.load_tasks`).
 
     Prints the new id. The parent's env spec must describe a crl maze; a split of a split is refused (split
     its parent instead).
@@ -45,7 +45,7 @@ def stitch_cmd(ctx: click.Context, dataset_id: str, max_cells: int, name: str | 
       crl-data split stitch crl/point-u4-v0 --max-cells 3
       crl-data show crl/point-u4-stitch3-v0
     """
-    from crl.datasets.split import stitch_split
+    from crl.datasets.stitch_split import stitch_split
 
     m = stitch_split(get_store(ctx), dataset_id, max_cells, name=name, min_length=min_length)
     sp = m["split"]

@@ -95,7 +95,7 @@ def _shard_part(loc: Location, rel: str, ranges: np.ndarray | None, extent: tupl
 
     ranges: [k, 2] local row ranges to count (a split's segments), or None for every row (episodes from the
     shard's offsets)."""
-    from crl.datasets.split import state_cells
+    from crl.datasets.stitch_split import state_cells
 
     g = open_shard(loc, rel)
     ag, dg = g["achieved_goal"], g["desired_goal"]
@@ -127,7 +127,8 @@ def _shard_part(loc: Location, rel: str, ranges: np.ndarray | None, extent: tupl
 
 
 def _hist2d(xy: np.ndarray, extent: tuple[float, ...], bins: tuple[int, int]) -> np.ndarray:
-    """np.histogram2d's counts (points outside the extent dropped), by direct bin arithmetic: ~10x faster."""
+    """np.histogram2d's counts (points outside the extent dropped), by direct bin arithmetic (faster than
+    np.histogram2d: bench/RESULTS.md, "Coverage maps")."""
     i = np.floor((xy[:, 0] - extent[0]) / (extent[1] - extent[0]) * bins[0]).astype(np.int64)
     j = np.floor((xy[:, 1] - extent[2]) / (extent[3] - extent[2]) * bins[1]).astype(np.int64)
     i[xy[:, 0] == extent[1]] = bins[0] - 1  # the closed right edge, as numpy's
@@ -157,7 +158,7 @@ def compute_coverage(store: DatasetStore, dataset_id: str, scheduler: Any = "thr
     maze = _maze(spec)
     tasks = None
     if m.get("kind") == "split":
-        from crl.datasets.split import load_segments, load_tasks
+        from crl.datasets.stitch_split import load_segments, load_tasks
 
         pm = store.manifest(m["parent"]["id"])
         store.open(dataset_id)  # refuses a split whose parent is gone or changed, naming the fix

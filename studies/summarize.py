@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from crl.evaluation import wilson_ci
+from crl.goal_rollouts import wilson_ci
 from crl.metrics import read_jsonl
 
 

@@ -12,7 +12,7 @@ from test_eval_split import CORRIDOR, _parent
 from test_ogbench import write_ogbench_npz
 
 from crl.datasets import DatasetStore
-from crl.datasets.split import stitch_split
+from crl.datasets.stitch_split import stitch_split
 from crl.pipelines.cli import main
 from crl.pipelines.coverage import compute_coverage
 

@@ -12,7 +12,7 @@ from PIL import Image
 from crl.envs import make
 from crl.eval import run_goals, run_stitching
 from crl.eval.stitching import all_pairs, stitching_distance
-from crl.evaluation import evaluate_goals, goal_means, goal_vector, summarize_goals, wilson_ci
+from crl.goal_rollouts import evaluate_goals, goal_means, goal_vector, summarize_goals, wilson_ci
 from crl.train import Trainer
 
 SHORT = 100  # steps: the oracle needs ~75 to cross the U

@@ -9,7 +9,7 @@ import numpy as np
 
 import crl.envs
 from crl.datasets import DatasetStore
-from crl.datasets.split import stitch_split
+from crl.datasets.stitch_split import stitch_split
 from crl.datasets.synthetic import episode_batch
 from crl.eval import run_stitching
 

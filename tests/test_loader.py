@@ -296,7 +296,7 @@ def test_a_stitching_split_streams_like_a_dataset_of_its_segments(data_root: Pat
     """Windows of a split hold its segments as episodes: rows, next goals (the parent's next state at a cut) and
     episode ends all match the split reader's own `load()`."""
     import crl.envs
-    from crl.datasets.split import stitch_split
+    from crl.datasets.stitch_split import stitch_split
 
     spec = crl.envs.make("point_u4_maze").spec.to_dict()
     cell = float(spec["config"]["cell_size"])

@@ -9,7 +9,7 @@ import pytest
 
 from crl.config import AgentConfig
 from crl.errors import ConfigError
-from crl.fused import ACTS, dense_norm_act, dense_norm_act_reference
+from crl.fused_layer import ACTS, dense_norm_act, dense_norm_act_reference
 from crl.networks import ACTIVATIONS, Actor, DenseNormAct, ResidualEncoder, kernel_init
 
 
@@ -94,9 +94,9 @@ def test_fused_dense_norm_act_matches_flax_modules(
 ) -> None:
     """Same param tree and initial values as nn.Dense + nn.LayerNorm, same outputs, same gradients (custom VJP),
     with the XLA:CPU forms (matrix-vector row means, materialised x^T) and with the forms other backends get."""
-    import crl.fused
+    import crl.fused_layer
 
-    monkeypatch.setattr(crl.fused, "on_cpu_backend", lambda: cpu_forms)
+    monkeypatch.setattr(crl.fused_layer, "on_cpu_backend", lambda: cpu_forms)
     x = 3.0 * jax.random.normal(jax.random.PRNGKey(0), (64, 12)) + 1.0
     ref, fused = _RefDenseNormAct(32, layer_norm, activation), DenseNormAct(32, layer_norm, activation)
     p_ref, p_fused = ref.init(jax.random.PRNGKey(1), x), fused.init(jax.random.PRNGKey(1), x)

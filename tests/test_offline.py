@@ -75,7 +75,7 @@ def test_evaluation_is_the_task_not_the_collectors_goal_schedule(oracle) -> None
     """A 'navigate' dataset's env moves the goal once reached; the evaluation (and the run's env spec, which crl-eval
     and fine-tunes rebuild) keeps one goal per episode, so time at goal is not cut short by the next goal."""
     from crl.envs.oracle import oracle_action
-    from crl.evaluation import evaluate_goals, goal_means
+    from crl.goal_rollouts import evaluate_goals, goal_means
 
     store, dsid = oracle
     assert store.manifest(dsid)["env_spec"]["config"]["new_goal_on_success"] is True

@@ -98,7 +98,7 @@ def test_generate_and_import_describe_the_env_alike_and_split_stitch_works(data_
     from crl.datasets import DatasetStore
     from crl.datasets.ogbench_gen import generate, generate_arrays, make_spec
     from crl.datasets.ogbench_io import import_ogbench
-    from crl.datasets.split import stitch_split
+    from crl.datasets.stitch_split import stitch_split
     from crl.envs import maze_from_spec
 
     store = DatasetStore()

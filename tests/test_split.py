@@ -12,7 +12,7 @@ import pytest
 
 import crl.envs
 from crl.datasets import DatasetStore
-from crl.datasets.split import cut_episode, load_tasks, stitch_split, stitching_tasks
+from crl.datasets.stitch_split import cut_episode, load_tasks, stitch_split, stitching_tasks
 from crl.datasets.synthetic import episode_batch, synthetic_spec
 from crl.errors import DatasetError
 from crl.pipelines.cli import main
