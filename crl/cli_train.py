@@ -4,7 +4,7 @@
     crl-train offline  --dataset local/point-u-oracle-v0 --depth 4,16 --seed 0,1 --out runs/offline
     crl-train finetune --from runs/offline/d4-s0 --dataset local/point-u-oracle-v0 --out runs/ft
 
-Options are generated from the config dataclasses (crl.cli_options): a field's docstring is its help, and only the
+Options are generated from the config dataclasses (crl.config_options): a field's docstring is its help, and only the
 options given override the preset. The resolved config is written to `<out>/config.json`. A user error (bad value,
 occupied --out, diverged run) prints one line and exits 2.
 """
@@ -18,9 +18,9 @@ from typing import Any
 
 import click
 
-from crl.cli_common import run_group
-from crl.cli_options import config_options, given
+from crl.cli_errors import run_group
 from crl.config import AgentConfig, LearnerConfig, TrainConfig
+from crl.config_options import config_options, given
 from crl.errors import ConfigError
 from crl.finetune import FinetuneConfig
 from crl.offline import BC_PRESETS, OfflineConfig

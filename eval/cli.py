@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from crl.cli_common import run_group
+from crl.cli_errors import run_group
 
 POLICY_HELP = "checkpoint:RUN_DIR (a crl-train run folder), oracle (point mazes) or random."
 

@@ -11,7 +11,7 @@ import importlib
 
 import click
 
-from crl.cli_common import run_group
+from crl.cli_errors import run_group
 from crl.datasets.store import DatasetStore
 
 #: Modules whose `COMMANDS` (a list of click commands/groups) are added to the group, in this order.

@@ -13,7 +13,7 @@ when it is added. Entries:
   and passes the option.
 - `Gap(note)`: no test checks it yet. Their number may only go down (MAX_GAPS).
 
-To add an option: a config field exposed by crl.cli_options needs one line in FIELD_VALUES (its option and a
+To add an option: a config field exposed by crl.config_options needs one line in FIELD_VALUES (its option and a
 non-default value); any other option needs a line in TABLE under `"<prog> <command>"` (or in REFUSED).
 """
 
@@ -56,7 +56,7 @@ class Covered:
     """`tests/test_x.py::test_name`."""
 
 
-# ---- config fields (crl.cli_options): option args and the value they must record ------------------------------
+# ---- config fields (crl.config_options): option args and the value they must record ------------------------------
 FIELD_VALUES: dict[str, tuple[tuple[str, ...], Any]] = {
     "env": (("--env", "point_u4_maze"), "point_u4_maze"),
     "episode_length": (("--episode-length", "300"), 300),
