@@ -158,7 +158,8 @@ COMMAND_MODULES = ["crl.eval.cmd_report"]
 """Modules whose `COMMANDS` (a list of click commands) are added to the group, in this order (as crl-data's)."""
 
 
-def _register() -> None:
+def register_commands() -> None:
+    """Add the commands of COMMAND_MODULES to the group, once (main does; so can a test that walks the group)."""
     for mod in COMMAND_MODULES:
         for cmd in importlib.import_module(mod).COMMANDS:
             if cmd.name not in cli.commands:
@@ -167,7 +168,7 @@ def _register() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: CrlError or a usage error -> one line on stderr, exit 2."""
-    _register()
+    register_commands()
     run_group(cli, "crl-eval", argv)
 
 

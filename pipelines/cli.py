@@ -41,7 +41,8 @@ def get_store(ctx: click.Context) -> DatasetStore:
     return obj["store"]
 
 
-def _register() -> None:
+def register_commands() -> None:
+    """Add the commands of COMMAND_MODULES to the group (main does; so can a test that walks the group)."""
     for mod in COMMAND_MODULES:
         for cmd in importlib.import_module(mod).COMMANDS:
             cli.add_command(cmd)
@@ -49,7 +50,7 @@ def _register() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the group, turning CrlError into a one-line message and exit status 2."""
-    _register()
+    register_commands()
     run_group(cli, "crl-data", argv)
 
 

@@ -25,7 +25,7 @@ def test_check_env_and_episode() -> None:
     assert env.observation_space["observation"].shape == (env.unwrapped.env.spec.state_size,) == (4,)
     assert obs["observation"].dtype == np.float32 and obs["observation"].shape == (4,)
     assert np.allclose(obs["achieved_goal"], obs["observation"][:2])
-    flat = np.asarray(env.unwrapped._state.obs)  # the MJX env's concat(state part, goal)
+    flat = np.asarray(env.unwrapped.mjx_state.obs)  # the MJX env's concat(state part, goal)
     np.testing.assert_array_equal(np.concatenate([obs["observation"], obs["desired_goal"]]), flat)
     again, _ = env.reset(seed=3)
     assert np.array_equal(obs["observation"], again["observation"])

@@ -272,8 +272,8 @@ def _groups() -> dict[str, click.Group]:
     from crl.eval import cli as eval_cli
     from crl.pipelines import cli as data_cli
 
-    data_cli._register()
-    eval_cli._register()
+    data_cli.register_commands()
+    eval_cli.register_commands()
     return {"crl-train": train, "crl-data": data_cli.cli, "crl-eval": eval_cli.cli}
 
 

@@ -39,6 +39,11 @@ class GymMazeEnv(gymnasium.Env):
         self._state_size = spec.state_size
         self._state = None
 
+    @property
+    def mjx_state(self) -> Any:
+        """The wrapped MJX env's current State (its `obs` is concat(state part, goal)); None before reset()."""
+        return self._state
+
     def _obs(self) -> dict[str, np.ndarray]:
         obs = np.asarray(self._state.obs, dtype=np.float32)
         return {"observation": obs[: self._state_size].copy(), "achieved_goal": obs[self._goal_idx].copy(),
