@@ -347,6 +347,8 @@ def collect_worker(config: CollectConfig, staging: Any, index: int, env_steps: i
         runner.sink.close()
         runner.writer.close()
         runner.write_progress(runner.num_epochs)
+        if runner.mirror is not None:  # resume.json names the final checkpoint too
+            runner.mirror.push()
         if not staging.loc.local:  # the version carries its collector checkpoints, as on a local root
             staging.loc.upload_tree(str(runner.run_dir), remote_rel(staging, runner.worker))
     except BaseException:

@@ -33,7 +33,8 @@ def keys(server: S3Server, prefix: str) -> list[str]:
 
 
 @pytest.mark.parametrize("config", [replace(ORACLE_COLLECT, dataset="s3/oracle", env_steps=3_200),
-                                    replace(TINY_CRL, dataset="s3/crl")], ids=["oracle", "crl"])
+                                    replace(TINY_CRL, dataset="s3/crl", checkpoints="bucket")],
+                         ids=["oracle-scratch", "crl-bucket"])
 def test_collect_into_a_bucket(s3_root: str, s3_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                config) -> None:
     monkeypatch.setenv("CRL_SCRATCH_DIR", str(tmp_path / "scratch"))
@@ -45,6 +46,12 @@ def test_collect_into_a_bucket(s3_root: str, s3_server: S3Server, tmp_path: Path
     assert f"{prefix}/manifest.json" in objects
     assert any(k.startswith(f"{prefix}/collector/w0/checkpoints/") for k in objects)  # shipped with the version
     assert list((tmp_path / "scratch").rglob("checkpoints"))  # written locally first
+    pointer = f"{config.dataset}/v0/collector/w0/{POINTER}"
+    if config.checkpoints == "bucket":  # 24 epochs, a checkpoint every 4: each uploaded, resume.json names the last
+        assert store.loc.read_json(pointer)["step"] == 24
+        assert all(f"{prefix}/collector/w0/{f}" in objects for f in store.loc.read_json(pointer)["files"])
+    else:
+        assert not store.loc.exists(pointer)
 
 
 # ORACLE_COLLECT's shapes (compiled by test_collect.py and test_coverage.py, loaded from the compile cache), 10 epochs
@@ -195,3 +202,4 @@ def test_sigkill_then_resume_from_the_bucket_on_an_empty_scratch(s3_root: str, s
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
     assert store.manifest("t/kill-v0")["content_hash"] == ref["content_hash"]
+    assert store.loc.read_json(f"t/kill/v0/collector/w0/{POINTER}")["step"] == 10  # the final checkpoint
