@@ -332,5 +332,5 @@ def connection_failure(e: BaseException) -> DatasetError | None:
                 "committed versions are not affected and an unfinished one stays staging: check that the server "
                 "is running (AWS_ENDPOINT_URL), then re-run (a collection with --resume; `crl-data list --all` "
                 "shows what is unfinished)")
-        cause = cause.__cause__ or cause.__context__
+        cause = cause.__cause__ or (None if cause.__suppress_context__ else cause.__context__)
     return None

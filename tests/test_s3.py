@@ -190,3 +190,28 @@ def test_server_gone_mid_command_is_one_line_and_loses_nothing(s3_root: str, s3_
     assert remote.versions("test/big") == [] and remote.staging_versions("test/big") == [0]  # nothing published
     assert remote.manifest("test/kept-v0") == kept and verify(remote, "test/kept-v0").ok  # nothing lost
     assert remote.writer_status("test/big-v0")[0] == "stale"  # its writer is gone: `rm` or a new copy may go on
+
+
+def test_only_lost_connections_count_as_a_server_gone() -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    from crl.datasets.location import connection_failure
+
+    try:
+        try:
+            raise EndpointConnectionError(endpoint_url="http://127.0.0.1:9/b/k")
+        except EndpointConnectionError:
+            raise RuntimeError("aborting the staging version failed too") from None
+    except RuntimeError as e:
+        lost = connection_failure(e)  # found while handling the other
+    assert lost is None  # `from None`: the chain was cut on purpose
+    try:
+        try:
+            raise EndpointConnectionError(endpoint_url="http://127.0.0.1:9/b/k")
+        except EndpointConnectionError as inner:
+            raise RuntimeError("aborting the staging version failed too") from inner
+    except RuntimeError as e:
+        lost = connection_failure(e)
+    assert isinstance(lost, DatasetError) and "EndpointConnectionError" in str(lost)
+    assert connection_failure(BrokenPipeError()) is None  # a closed stdout (`crl-data list | head`)
+    assert connection_failure(ValueError("a bug")) is None
