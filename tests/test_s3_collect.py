@@ -160,7 +160,7 @@ def test_checkpoints_bucket_needs_a_root_on_object_storage(data_root: Path) -> N
     assert DatasetStore(data_root).staging_ids() == []  # refused before anything was written
 
 
-@pytest.mark.slow  # three oracle collections (one killed), two of them through the S3 server: ~2 min on 1 core
+@pytest.mark.slow  # three oracle collections (one killed), two through the S3 server: ~4 min on a shared core
 def test_sigkill_then_resume_from_the_bucket_on_an_empty_scratch(s3_root: str, s3_server: S3Server, tmp_path: Path,
                                                                  data_root: Path) -> None:
     env = {**os.environ, "CRL_DATA_DIR": s3_root, "CRL_SCRATCH_DIR": str(tmp_path / "scratch-a")}
