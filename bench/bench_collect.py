@@ -25,7 +25,7 @@ import jax
 from crl import enable_compile_cache
 from crl.datasets import DatasetStore
 from crl.envs import make
-from crl.pipelines.collect import CollectConfig, build_source
+from crl.pipelines.collector import CollectConfig, build_source
 from crl.pipelines.episodes import EpisodeAssembler
 from crl.pipelines.sink import EpisodeSink
 
@@ -57,19 +57,19 @@ def run_driver_arm(cfg: CollectConfig, source, store, epochs: int, tmp: str) -> 
     from pathlib import Path
 
     from crl.loop import drive
-    from crl.pipelines import collect
+    from crl.pipelines import collector
 
     name = f"bench/driver-{time.monotonic_ns() % 10**9}"
     env = make(cfg.env, episode_length=250)
     staging = store.begin(name, env.spec)
     run_cfg = dataclasses.replace(cfg, checkpoint_every=10**6, eval_every=0, shard_rows=100_000)
-    build = collect.build_source
-    collect.build_source = lambda *a, **k: source  # the compiled source: no tracing inside the timing
+    build = collector.build_source
+    collector.build_source = lambda *a, **k: source  # the compiled source: no tracing inside the timing
     try:
-        runner = collect.CollectRunner(run_cfg, staging, 0, epochs * source.num_envs * source.unroll_length,
+        runner = collector.CollectRunner(run_cfg, staging, 0, epochs * source.num_envs * source.unroll_length,
                                        run_dir=Path(tmp) / name)
     finally:
-        collect.build_source = build
+        collector.build_source = build
     drive(runner, runner.run_dir, resume=True, on_epoch=runner.record, progress=False)
     runner.sink.close()
     runner.writer.close()

@@ -65,8 +65,8 @@ def load() -> str:
 
 def collect_dataset(root: str, env_steps: int) -> str:
     """Collect the oracle point_u_maze dataset into `root` (crl-data collect's code path); returns its id."""
-    from crl.pipelines.collect import CollectConfig
-    from crl.pipelines.run_collect import run_collection
+    from crl.pipelines.collection import run_collection
+    from crl.pipelines.collector import CollectConfig
 
     config = CollectConfig(env="point_u_maze", policy="oracle", action_noise=0.2, goal_schedule="navigate",
                            env_steps=env_steps, dataset="bench/u-oracle")

@@ -2,7 +2,7 @@
 evaluation, checkpoints, resume, divergence, early stop and progress.
 
 A run is described by a `Runner` (crl.train.OnlineRunner, crl.offline.OfflineRunner, crl.finetune,
-crl.pipelines.collect.CollectRunner): how to build its state, one (jitted) epoch, its evaluation, its counters.
+crl.pipelines.collector.CollectRunner): how to build its state, one (jitted) epoch, its evaluation, its counters.
 `drive` owns everything around the epochs: `<out>/config.json`, `metrics.jsonl` (one JSON record per epoch),
 `checkpoints/` (crl.checkpoint, with the run's kind, config and env spec as metadata), `learning_curve.png`.
 A runner that keeps host-side state between epochs (the collector's unfinished episodes and shard position) adds it

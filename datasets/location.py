@@ -215,10 +215,6 @@ class Location:
         if self.fs.exists(p):
             self.fs.rm(p)
 
-    def tree_size(self, rel: str) -> int:
-        """Bytes of all files under rel."""
-        return int(sum(self.fs.du(self.path(rel), total=False).values()))
-
     def hash_tree(self, rel: str) -> tuple[str, int]:
         """sha256 over every file under `rel` (sorted relative path, length, bytes) and the total bytes.
 

@@ -58,11 +58,6 @@ class DatasetStore:
         ns, nm = parse_name(name)
         return sorted(int(m.group(1)) for d in self.loc.listdir(f"{ns}/{nm}") if (m := _STAGING_DIR.match(d)))
 
-    def claimed_versions(self, name: str) -> list[int]:
-        """Version numbers of `namespace/name` ever claimed by a writer (claims outlive commits), ascending."""
-        ns, nm = parse_name(name)
-        return sorted(int(m.group(1)) for d in self.loc.listdir(f"{ns}/{nm}") if (m := _CLAIM_FILE.match(d)))
-
     def next_version(self, name: str) -> int:
         """The version a new write of `namespace/name` gets: one past every committed, staging or claimed one."""
         ns, nm = parse_name(name)

@@ -75,8 +75,8 @@ def collect_cmd(ctx: click.Context, env_name: str, collector_depth: int, width: 
       crl-data collect --env point_u_maze --collector-depth 4 --env-steps 50000 --dataset local/point-u
     """
     from crl import enable_compile_cache
-    from crl.pipelines.collect import CollectConfig
-    from crl.pipelines.run_collect import describe, run_collection
+    from crl.pipelines.collection import describe, run_collection
+    from crl.pipelines.collector import CollectConfig
 
     enable_compile_cache()
 

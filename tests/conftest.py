@@ -10,7 +10,7 @@ import pytest
 
 from crl import enable_compile_cache
 from crl.config import TrainConfig
-from crl.pipelines.collect import CollectConfig
+from crl.pipelines.collector import CollectConfig
 
 enable_compile_cache()
 

@@ -25,8 +25,8 @@ from conftest import ORACLE_COLLECT, TINY_TRAIN
 from crl.datasets import DatasetStore
 from crl.envs import make
 from crl.pipelines.cli import main as crl_data
-from crl.pipelines.collect import CollectConfig
-from crl.pipelines.run_collect import run_collection
+from crl.pipelines.collection import run_collection
+from crl.pipelines.collector import CollectConfig
 from crl.pipelines.verify import verify
 
 EPISODE_LENGTH = TINY_TRAIN.episode_length
@@ -191,7 +191,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_data(tmp_path: Path) -> Non
 # Before the Dask test: it compiles the 4 envs x 20 steps rollout here, so the two Dask worker processes load it
 # from the persistent compile cache instead of both compiling it.
 def test_a_worker_rerun_after_its_last_checkpoint_keeps_its_cut_episodes(data_root: Path) -> None:
-    from crl.pipelines.collect import collect_worker, provenance
+    from crl.pipelines.collector import collect_worker, provenance
 
     # 240 steps = 3 epochs of 4 envs x 20: 60 steps per env = one episode of 50 and a cut tail of 10
     config = CollectConfig(env="point_u_maze", dataset="test/again", policy="random", env_steps=240, num_envs=4,
@@ -224,7 +224,7 @@ def test_two_dask_workers_write_one_version(data_root: Path) -> None:
 
 @pytest.mark.slow  # Dask worker processes compile their own rollouts (minutes cold); CI runs it in `pytest -m slow`
 def test_a_failing_dask_worker_is_retried_then_left_out_whole(data_root: Path) -> None:
-    from crl.pipelines.collect import checkpoint_root, provenance
+    from crl.pipelines.collector import checkpoint_root, provenance
 
     config = CollectConfig(env="point_u_maze", dataset="test/dask-fail", policy="random", env_steps=1600,
                            num_envs=4, unroll_length=20, episode_length=50, workers=2, shard_rows=100)
@@ -282,8 +282,8 @@ def test_dask_budget_shorter_than_an_episode_commits_every_step_quietly(data_roo
 
 
 def test_summary_names_the_rounded_budget_and_the_cut_episodes() -> None:
-    from crl.pipelines.collect import epoch_shape, worker_budget
-    from crl.pipelines.run_collect import describe
+    from crl.pipelines.collection import describe
+    from crl.pipelines.collector import epoch_shape, worker_budget
 
     # the case: 20,000 steps with the cpu preset (64 envs x 50 steps, episodes of 250) used to record only
     # the 16,000 steps of whole episodes; now all 22,400 steps of 7 epochs, 64 episodes cut after 100 steps

@@ -80,7 +80,7 @@ def test_map_of_imports_with_and_without_a_maze(data_root: Path, tmp_path: Path,
 def test_map_of_a_collected_version(data_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from dataclasses import replace
 
-    from crl.pipelines.run_collect import run_collection
+    from crl.pipelines.collection import run_collection
 
     config = replace(ORACLE_COLLECT, dataset="cov/oracle", env_steps=3_200)  # the shapes test_collect compiles
     did = run_collection(config, DatasetStore(), show_progress=False)["id"]

@@ -23,7 +23,7 @@ from crl.datasets import DatasetStore
 from crl.errors import ConfigError
 from crl.finetune import FinetuneConfig, FinetuneRunner
 from crl.offline import OfflineConfig, OfflineRunner
-from crl.pipelines.run_collect import run_collection
+from crl.pipelines.collection import run_collection
 from crl.relabel import Batch
 
 ORACLE = ORACLE_COLLECT

@@ -22,8 +22,8 @@ from test_collect import TINY_CRL
 
 from crl.datasets import DatasetStore
 from crl.errors import ConfigError
+from crl.pipelines.collection import run_collection
 from crl.pipelines.collector_checkpoints import POINTER, BucketCheckpoints, local_steps
-from crl.pipelines.run_collect import run_collection
 from crl.pipelines.verify import verify
 
 
@@ -104,8 +104,8 @@ def test_offline_training_streams_from_the_bucket_and_the_report_reads_it(s3_roo
     from test_offline import tiny
 
     from crl.eval.report import ReportSettings, make_report
+    from crl.learners import run_learners
     from crl.offline import learner_grid
-    from crl.pipelines.learners import run_learners
 
     monkeypatch.setenv("CRL_SCRATCH_DIR", str(tmp_path / "scratch"))
     store = DatasetStore(s3_root)

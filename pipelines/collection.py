@@ -6,7 +6,7 @@ is retried once by Dask (resuming from its own checkpoint); if it fails again it
 named in the manifest's `failed_workers`, never half-included.
 
 Dask's own log lines (scheduler, nanny, worker start/stop at INFO) are hidden unless asked for (`dask_log`, the
-log policy of crl.pipelines.fanout), so a user sees the progress bar and warnings; `--dask-log info` shows them all.
+log policy of crl.fanout), so a user sees the progress bar and warnings; `--dask-log info` shows them all.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from typing import Any
 import jax
 
 from crl.errors import ConfigError, CrlError
+from crl.fanout import LOG_LEVELS, fan_out
 from crl.loop import check_resumable
-from crl.pipelines.collect import (
+from crl.pipelines.collector import (
     CollectConfig,
     CollectRunner,
     collect_worker,
@@ -31,7 +32,6 @@ from crl.pipelines.collect import (
     worker_name,
 )
 from crl.pipelines.collector_checkpoints import checkpoint_root, remote_rel
-from crl.pipelines.fanout import LOG_LEVELS, fan_out
 from crl.policies import PolicySpec
 
 
@@ -154,7 +154,7 @@ def run_collection(config: CollectConfig, store: Any, resume: bool = False, sche
 
 def _fan_out(config: CollectConfig, staging: Any, per_worker: int, scheduler: str | None, dask_log: str = "warning"
              ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """Every worker as a Dask task (crl.pipelines.fanout); a worker that fails twice has its shards discarded."""
+    """Every worker as a Dask task (crl.fanout); a worker that fails twice has its shards discarded."""
     names = {f"collect-{staging.id}-{worker_name(i)}": i for i in range(config.workers)}
 
     def discard(name: str, _error: str) -> None:
