@@ -16,7 +16,16 @@ from flax import struct
 
 from crl.backend import CPU_COMPILER_OPTIONS, cpu_compiler_options  # noqa: F401 - re-exported
 from crl.config import AgentConfig
-from crl.losses import actor_loss, alpha_loss, ddpg_bc_actor_loss, infonce_loss, paired_energy, pairwise_logits
+from crl.errors import ConfigError
+from crl.losses import (
+    actor_loss,
+    alpha_loss,
+    ddpg_bc_actor_loss,
+    infonce_loss,
+    paired_energy,
+    pairwise_logits,
+    td_infonce_loss,
+)
 from crl.networks import Actor, ResidualEncoder, sample_tanh_gaussian, tanh_gaussian_log_prob
 from crl.relabel import Batch
 
@@ -33,20 +42,27 @@ class AgentParams:
 
 @struct.dataclass
 class AgentState:
-    """Parameters and the Adam states of actor, critic (both encoders) and alpha."""
+    """Parameters and the Adam states of actor, critic (both encoders) and alpha; `target_critic` (sa_encoder,
+    g_encoder) is the Polyak-averaged critic a TD critic bootstraps from (None for the Monte Carlo critic, so its
+    checkpoints keep their layout)."""
 
     params: AgentParams
     actor_opt: Any
     critic_opt: Any
     alpha_opt: Any
+    target_critic: Any = None
 
 
 class CRLAgent:
     """Networks and update rule for given env sizes; methods are pure and jit-able."""
 
-    def __init__(self, config: AgentConfig, state_size: int, action_size: int, goal_size: int) -> None:
+    def __init__(
+        self, config: AgentConfig, state_size: int, action_size: int, goal_size: int, discount: float = 0.99,
+    ) -> None:
         config.validate()
         self.config, self.state_size, self.action_size, self.goal_size = config, state_size, action_size, goal_size
+        self.discount = discount
+        """gamma of the TD critic's bootstrap (the learner's discount)."""
         c = config
         common = dict(width=c.width, layer_norm=c.layer_norm, residual=c.residual, activation=c.activation,
                       init_scale=c.init_scale, scan_blocks=c.scan_blocks)
@@ -69,8 +85,9 @@ class CRLAgent:
             log_alpha=jnp.zeros((), jnp.float32),
         )
         critic = (params.sa_encoder, params.g_encoder)
+        target = critic if self.config.critic_loss == "td" else None
         return AgentState(params, self.actor_tx.init(params.actor), self.critic_tx.init(critic),
-                          self.alpha_tx.init(params.log_alpha))
+                          self.alpha_tx.init(params.log_alpha), target)
 
     def policy(self, params: AgentParams, obs: jax.Array, key: jax.Array, deterministic: bool = False) -> jax.Array:
         """Actions in [-1, 1] for observations concat(state part, goal); deterministic = tanh(mean)."""
@@ -96,14 +113,34 @@ class CRLAgent:
         c, p = self.config, st.params
         sa_in = jnp.concatenate([batch.state, batch.action], -1)
 
+        td = c.critic_loss == "td"
+        if td:
+            if batch.next_state is None or st.target_critic is None:
+                raise ConfigError("critic_loss='td' needs batches with the next transition and a target critic: "
+                                  "it trains from datasets only (crl-train offline)")
+            # the candidate goals of the bootstrap term: other rows' next states, a draw from the data's marginal
+            rand_goal = jnp.roll(batch.next_goal, 1, axis=0)
+            target_logits = pairwise_logits(
+                self.sa_net.apply(st.target_critic[0], jnp.concatenate([batch.next_state, batch.next_action], -1)),
+                self.g_net.apply(st.target_critic[1], rand_goal), c.energy)
+
         def critic_fn(critic):
             phi = self.sa_net.apply(critic[0], sa_in)
+            if td:
+                psi_next, psi_rand = jnp.split(
+                    self.g_net.apply(critic[1], jnp.concatenate([batch.next_goal, rand_goal], 0)), 2)
+                loss, m = td_infonce_loss(pairwise_logits(phi, psi_next, c.energy),
+                                          pairwise_logits(phi, psi_rand, c.energy), target_logits,
+                                          batch.next_valid, self.discount, c.logsumexp_penalty)
+                return loss, (m, None)
             psi = self.g_net.apply(critic[1], batch.goal)
             loss, m = infonce_loss(pairwise_logits(phi, psi, c.energy), c.logsumexp_penalty, c.symmetric_infonce)
             return loss, (m, psi)
 
         (_, (c_metrics, psi)), c_grad = jax.value_and_grad(critic_fn, has_aux=True)(
             (p.sa_encoder, p.g_encoder))
+        if psi is None:  # the TD critic never encodes the batch's relabelled goals: the actor's psi is its own
+            psi = self.g_net.apply(p.g_encoder, batch.goal)
         psi = jax.lax.stop_gradient(psi)
         alpha = jnp.exp(p.log_alpha)
 
@@ -139,4 +176,7 @@ class CRLAgent:
             log_alpha, alpha_opt = p.log_alpha, st.alpha_opt
         params = AgentParams(actor=optax.apply_updates(p.actor, a_upd), sa_encoder=sa_new, g_encoder=g_new,
                              log_alpha=log_alpha)
-        return AgentState(params, actor_opt, critic_opt, alpha_opt), metrics
+        target = st.target_critic
+        if td:
+            target = optax.incremental_update((sa_new, g_new), target, c.target_tau)
+        return AgentState(params, actor_opt, critic_opt, alpha_opt, target), metrics

@@ -13,7 +13,7 @@ from typing import Any
 
 from crl.envs.config import MazeEnvConfig
 from crl.errors import ConfigError
-from crl.losses import ENERGIES
+from crl.losses import CRITIC_LOSSES, ENERGIES
 from crl.networks import ACTIVATIONS, check_depth
 from crl.relabel import GoalMixture
 
@@ -41,6 +41,13 @@ class AgentConfig:
     Network quasimetric (Liu et al. 2023; the critic distance of temporal metric distillation), a stitching lever."""
     symmetric_infonce: bool = False
     """Add the backward (column-wise) InfoNCE term."""
+    critic_loss: str = "mc"
+    """'mc' = Monte Carlo InfoNCE on relabelled future goals (the paper); 'td' = temporal-difference InfoNCE (Zheng,
+    Eysenbach, Salakhutdinov 2024, "Contrastive Difference Predictive Coding"): (1 - gamma) InfoNCE on the next
+    state + gamma cross-entropy on random goals against a target critic's soft labels at the next state (in-sample
+    next action from the data), a stitching lever; dataset (offline) runs only."""
+    target_tau: float = 0.005
+    """Polyak rate of the target critic that 'td' bootstraps from (per SGD step)."""
     logsumexp_penalty: float = 0.1
     """Coefficient of mean(logsumexp_row^2) in the critic loss."""
     init_scale: float = 1 / 3
@@ -77,6 +84,10 @@ class AgentConfig:
         if self.energy == "mrn" and self.repr_dim < 2:
             raise ConfigError(f"energy='mrn' splits the representation in two halves: repr_dim={self.repr_dim} "
                               f"must be >= 2 (e.g. 64)")
+        if self.critic_loss not in CRITIC_LOSSES:
+            raise ConfigError(f"critic_loss={self.critic_loss!r} unknown; use one of {list(CRITIC_LOSSES)}")
+        if not 0.0 < self.target_tau <= 1.0:
+            raise ConfigError(f"target_tau={self.target_tau} must be in (0, 1], e.g. 0.005")
         for name in ("width", "repr_dim"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 1 (paper: width 256, repr_dim 64)")
@@ -263,6 +274,9 @@ class TrainConfig(NestedConfig):
     def validate(self, episode_length: int | None = None) -> TrainConfig:
         """Raise ConfigError for inconsistent values (message says which would work); returns self."""
         self.learner.validate()
+        if self.learner.agent.critic_loss != "mc":
+            raise ConfigError(f"critic_loss={self.learner.agent.critic_loss!r} trains from datasets only (crl-train "
+                              "offline); online and fine-tune runs use --critic-loss mc")
         batch_size = self.learner.batch_size
         for name in ("num_envs", "unroll_length", "total_env_steps", "eval_every", "num_eval_envs",
                      "checkpoint_every"):

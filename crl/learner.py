@@ -44,7 +44,7 @@ class Learner:
 
     def __init__(self, config: LearnerConfig, state_size: int, action_size: int, goal_size: int) -> None:
         self.config = config.validate()
-        self.agent = CRLAgent(config.agent, state_size, action_size, goal_size)
+        self.agent = CRLAgent(config.agent, state_size, action_size, goal_size, discount=config.discount)
         self.critic_goals = config.critic_mixture()
         self.actor_goals = config.actor_mixture()
 

@@ -18,6 +18,8 @@ Residual Network quasimetric (Liu et al. 2023, "Metric Residual Networks for Sam
 RL"; the critic distance of temporal metric distillation, Myers et al. 2025): an L2 distance on the first half of
 the representation plus max_k relu(phi_k - psi_k) on the second half, which obeys the triangle inequality and
 need not be symmetric, the structure that lets a distance compose short segments into long paths (stitching)."""
+CRITIC_LOSSES = ("mc", "td")
+"""Critic losses: 'mc' = InfoNCE on relabelled future goals (`infonce_loss`), 'td' = TD InfoNCE (`td_infonce_loss`)."""
 _EPS = 1e-8
 
 
@@ -83,6 +85,29 @@ def infonce_loss(
         "critic/logsumexp": jnp.mean(lse_row),
     }
     return loss, metrics
+
+
+def td_infonce_loss(
+    next_logits: jax.Array, goal_logits: jax.Array, target_logits: jax.Array, bootstrap: jax.Array,
+    discount: float, logsumexp_penalty: float = 0.1,
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """TD InfoNCE (Zheng, Eysenbach, Salakhutdinov 2024, "Contrastive Difference Predictive Coding", eq. 8):
+    (1 - gamma) x InfoNCE of f(s_i, a_i, s'_j) (positives: each row's own next state) + gamma x cross-entropy of
+    f(s_i, a_i, g_j) over random goals g_j against the soft labels softmax_j f_target(s'_i, a'_i, g_j) (the target
+    critic one step later: the bootstrap that composes one-step segments into long paths). Rows whose next state is
+    unknown (`bootstrap` 0: the last stored transition of an episode) keep only the first term. Both logit matrices
+    get the logsumexp penalty. Metrics: `critic/accuracy` is the next-state classification."""
+    _, metrics = infonce_loss(next_logits, 0.0)
+    next_loss = metrics["critic/loss"]
+    labels = jax.lax.stop_gradient(jax.nn.softmax(target_logits, axis=1))
+    lse_goal = jax.nn.logsumexp(goal_logits, axis=1)
+    goal_ce = -jnp.sum(labels * (goal_logits - lse_goal[:, None]), axis=1)
+    goal_loss = jnp.sum(bootstrap * goal_ce) / jnp.maximum(jnp.sum(bootstrap), 1.0)
+    lse_next = jax.nn.logsumexp(next_logits, axis=1)
+    penalty = logsumexp_penalty * 0.5 * (jnp.mean(lse_next**2) + jnp.mean(lse_goal**2))
+    loss = (1.0 - discount) * next_loss + discount * goal_loss + penalty
+    return loss, {**metrics, "critic/loss": loss, "critic/next_loss": next_loss, "critic/goal_loss": goal_loss,
+                  "critic/target_entropy": -jnp.mean(jnp.sum(labels * jnp.log(labels + 1e-12), axis=1))}
 
 
 def actor_loss(log_prob: jax.Array, q: jax.Array, alpha: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:

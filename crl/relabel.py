@@ -25,12 +25,19 @@ from crl.errors import ConfigError
 @struct.dataclass
 class Batch:
     """A relabelled SGD batch: state part of s_t, action a_t, the critic's goal, and the actor's goal (None = the
-    critic's goal, the paper's setting: the actor loss then reuses psi(goal) of the critic pass)."""
+    critic's goal, the paper's setting: the actor loss then reuses psi(goal) of the critic pass). A TD critic
+    (AgentConfig.critic_loss 'td') also needs the next transition: state part and data action of s_{t+1}, the
+    achieved goal of s_{t+1}, and `next_valid` (1.0 where s_{t+1}'s state and action are stored, 0.0 at the last
+    stored transition of an episode)."""
 
     state: jax.Array
     action: jax.Array
     goal: jax.Array
     actor_goal: jax.Array | None = None
+    next_state: jax.Array | None = None
+    next_action: jax.Array | None = None
+    next_goal: jax.Array | None = None
+    next_valid: jax.Array | None = None
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from functools import partial
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
@@ -75,11 +76,12 @@ def window_row_bytes(state_size: int, action_size: int, goal_size: int) -> int:
 # -- sampling (pure, jittable) ------------------------------------------------------------------------------------
 def sample_window(
     window: DatasetWindow, key: jax.Array, batch_size: int, discount: float,
-    critic_goals: GoalMixture = PAPER_GOALS, actor_goals: GoalMixture | None = None,
+    critic_goals: GoalMixture = PAPER_GOALS, actor_goals: GoalMixture | None = None, transitions: bool = False,
 ) -> Batch:
     """A relabelled batch from a window: s_t uniform over valid rows, goals from `critic_goals` (default the paper's
     law: achieved goal of s_{t+k}, k ~ truncated geometric(gamma) within the episode) and, when `actor_goals` is
-    given, separate actor goals. Keys are used as `crl.buffer.sample` uses them."""
+    given, separate actor goals. Keys are used as `crl.buffer.sample` uses them. `transitions` adds the next
+    transition (state, data action, achieved goal of s_{t+1}) a TD critic bootstraps from."""
     if batch_size > window.capacity:
         raise ConfigError(f"batch size {batch_size} exceeds the window's {window.capacity} rows: lower the batch "
                           "size or raise the window size")
@@ -96,19 +98,27 @@ def sample_window(
         r = jax.random.randint(k_r, (batch_size,), 0, window.size)
         return mix_goals(k_m, mixture, future, window.goal_now[t], window.next_goal[r])
 
-    return assemble_batch(key, window.state[t], window.action[t], k, limit, discount, critic_goals, actor_goals,
-                          goals)
+    batch = assemble_batch(key, window.state[t], window.action[t], k, limit, discount, critic_goals, actor_goals,
+                           goals)
+    if not transitions:
+        return batch
+    last = window.episode_last[t]
+    nxt = jnp.minimum(t + 1, last)  # the window stores no state after an episode's last transition
+    return batch.replace(next_state=window.state[nxt], next_action=window.action[nxt], next_goal=window.next_goal[t],
+                         next_valid=(t < last).astype(jnp.float32))
 
 
 def window_sampler(
     batch_size: int, discount: float, critic_goals: GoalMixture = PAPER_GOALS, actor_goals: GoalMixture | None = None,
+    transitions: bool = False,
 ) -> Callable[[DatasetWindow, jax.Array], Batch]:
-    """`sample_fn(window, key) -> Batch` for a learner's SGD scan (the settings bound, the window traced)."""
+    """`sample_fn(window, key) -> Batch` for a learner's SGD scan (the settings bound, the window traced);
+    `transitions` adds the next transition (for a TD critic)."""
     critic_goals.validate("critic goals")
     if actor_goals is not None:
         actor_goals.validate("actor goals")
     return partial(sample_window, batch_size=batch_size, discount=discount, critic_goals=critic_goals,
-                   actor_goals=actor_goals)
+                   actor_goals=actor_goals, transitions=transitions)
 
 
 # -- reading a window on the host ---------------------------------------------------------------------------------

@@ -86,6 +86,8 @@ FIELD_VALUES: dict[str, tuple[tuple[str, ...], Any]] = {
     "activation": (("--activation", "relu"), "relu"),
     "energy": (("--energy", "dot"), "dot"),
     "symmetric_infonce": (("--symmetric-infonce",), True),
+    "critic_loss": (("--critic-loss", "td"), "td"),
+    "target_tau": (("--target-tau", "0.01"), 0.01),
     "logsumexp_penalty": (("--logsumexp-penalty", "0.5"), 0.5),
     "init_scale": (("--init-scale", "0.5"), 0.5),
     "scan_blocks": (("--scan-blocks",), True),
@@ -119,6 +121,7 @@ _ONLINE: dict[str, Any] = {
     "--out": Covered("tests/test_checkpoint.py::test_cli_online_smoke_and_user_errors"),
     "--no-progress": Covered("tests/test_checkpoint.py::test_cli_online_smoke_and_user_errors"),
     "--print-config": Covered("tests/test_options.py::test_config_options_reach_the_resolved_config"),
+    "--critic-loss": Refused(("--critic-loss", "td"), "trains from datasets only"),
 }
 TABLE: dict[str, dict[str, Any]] = {
     "crl-train online": _ONLINE,
