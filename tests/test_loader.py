@@ -63,9 +63,9 @@ def truncated_geometric_pmf(limits: np.ndarray, kmax: int) -> np.ndarray:
     return np.concatenate([[0.0], p.mean(0)])
 
 
-def draw(window: DatasetWindow, n: int, batch: int, *mixtures: GoalMixture | None, seed: int = 0):
+def draw(window: DatasetWindow, n: int, batch: int, *mixtures: GoalMixture | None, seed: int = 0, **kw):
     """n samples as n // batch batches (a batch may not exceed the window), flattened into one Batch."""
-    sample = window_sampler(batch, DISCOUNT, *mixtures)
+    sample = window_sampler(batch, DISCOUNT, *mixtures, **kw)
     keys = jax.random.split(jax.random.PRNGKey(seed), n // batch)
     out = jax.jit(jax.vmap(sample, in_axes=(None, 0)))(window, keys)
     return jax.tree.map(lambda x: np.asarray(x).reshape(-1, *x.shape[2:]), out)
