@@ -85,7 +85,7 @@ class CRLAgent:
             log_alpha=jnp.zeros((), jnp.float32),
         )
         critic = (params.sa_encoder, params.g_encoder)
-        target = critic if self.config.critic_loss == "td" else None
+        target = critic if self.config.critic_loss != "mc" else None
         return AgentState(params, self.actor_tx.init(params.actor), self.critic_tx.init(critic),
                           self.alpha_tx.init(params.log_alpha), target)
 
@@ -113,11 +113,11 @@ class CRLAgent:
         c, p = self.config, st.params
         sa_in = jnp.concatenate([batch.state, batch.action], -1)
 
-        td = c.critic_loss == "td"
+        td, mc = c.critic_loss != "mc", c.critic_loss != "td"
         if td:
             if batch.next_state is None or st.target_critic is None:
-                raise ConfigError("critic_loss='td' needs batches with the next transition and a target critic: "
-                                  "it trains from datasets only (crl-train offline)")
+                raise ConfigError(f"critic_loss={c.critic_loss!r} needs batches with the next transition and a "
+                                  "target critic: it trains from datasets only (crl-train offline)")
             # the candidate goals of the bootstrap term: other rows' next states, a draw from the data's marginal
             rand_goal = jnp.roll(batch.next_goal, 1, axis=0)
             target_logits = pairwise_logits(
@@ -126,15 +126,23 @@ class CRLAgent:
 
         def critic_fn(critic):
             phi = self.sa_net.apply(critic[0], sa_in)
+            goals = ([batch.goal] if mc else []) + ([batch.next_goal, rand_goal] if td else [])
+            psis = jnp.split(self.g_net.apply(critic[1], jnp.concatenate(goals, 0)), len(goals))
+            psi = psis[0] if mc else None
+            if mc:
+                loss, m = infonce_loss(pairwise_logits(phi, psi, c.energy), c.logsumexp_penalty,
+                                       c.symmetric_infonce)
             if td:
-                psi_next, psi_rand = jnp.split(
-                    self.g_net.apply(critic[1], jnp.concatenate([batch.next_goal, rand_goal], 0)), 2)
-                loss, m = td_infonce_loss(pairwise_logits(phi, psi_next, c.energy),
-                                          pairwise_logits(phi, psi_rand, c.energy), target_logits,
-                                          batch.next_valid, self.discount, c.logsumexp_penalty)
-                return loss, (m, None)
-            psi = self.g_net.apply(critic[1], batch.goal)
-            loss, m = infonce_loss(pairwise_logits(phi, psi, c.energy), c.logsumexp_penalty, c.symmetric_infonce)
+                td_loss, td_m = td_infonce_loss(pairwise_logits(phi, psis[-2], c.energy),
+                                                pairwise_logits(phi, psis[-1], c.energy), target_logits,
+                                                batch.next_valid, self.discount, c.logsumexp_penalty)
+                if mc:  # both: the mean of the losses; accuracy etc. stay the Monte Carlo critic's
+                    extra = {k: v for k, v in td_m.items() if k not in m}
+                    m = {**m, **extra, "critic/mc_loss": loss, "critic/td_loss": td_loss}
+                    loss = 0.5 * (loss + td_loss)
+                    m["critic/loss"] = loss
+                else:
+                    loss, m = td_loss, td_m
             return loss, (m, psi)
 
         (_, (c_metrics, psi)), c_grad = jax.value_and_grad(critic_fn, has_aux=True)(

@@ -45,7 +45,10 @@ class AgentConfig:
     """'mc' = Monte Carlo InfoNCE on relabelled future goals (the paper); 'td' = temporal-difference InfoNCE (Zheng,
     Eysenbach, Salakhutdinov 2024, "Contrastive Difference Predictive Coding"): (1 - gamma) InfoNCE on the next
     state + gamma cross-entropy on random goals against a target critic's soft labels at the next state (in-sample
-    next action from the data), a stitching lever; dataset (offline) runs only."""
+    next action from the data), a stitching lever; 'mc+td' = the mean of the two losses (both estimate the same
+    discounted occupancy ratio: the Monte Carlo positives learn fast within trajectories, the TD bootstrap composes
+    them across trajectories, as lambda-returns mix Monte Carlo and TD targets). 'td' and 'mc+td' train from
+    datasets (offline) only."""
     target_tau: float = 0.005
     """Polyak rate of the target critic that 'td' bootstraps from (per SGD step)."""
     logsumexp_penalty: float = 0.1

@@ -18,8 +18,9 @@ Residual Network quasimetric (Liu et al. 2023, "Metric Residual Networks for Sam
 RL"; the critic distance of temporal metric distillation, Myers et al. 2025): an L2 distance on the first half of
 the representation plus max_k relu(phi_k - psi_k) on the second half, which obeys the triangle inequality and
 need not be symmetric, the structure that lets a distance compose short segments into long paths (stitching)."""
-CRITIC_LOSSES = ("mc", "td")
-"""Critic losses: 'mc' = InfoNCE on relabelled future goals (`infonce_loss`), 'td' = TD InfoNCE (`td_infonce_loss`)."""
+CRITIC_LOSSES = ("mc", "td", "mc+td")
+"""Critic losses: 'mc' = InfoNCE on relabelled future goals (`infonce_loss`), 'td' = TD InfoNCE (`td_infonce_loss`),
+'mc+td' = the mean of the two (both estimate the same discounted occupancy ratio)."""
 _EPS = 1e-8
 
 

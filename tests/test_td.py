@@ -95,3 +95,21 @@ def test_td_is_refused_where_batches_have_no_next_transition() -> None:
         AgentConfig(critic_loss="x").validate()
     with pytest.raises(ConfigError, match="target_tau"):
         AgentConfig(target_tau=0.0).validate()
+
+
+def test_mixed_critic_averages_the_monte_carlo_and_td_losses() -> None:
+    kw = dict(depth=4, width=16, repr_dim=8, target_tau=0.25)
+    st0 = CRLAgent(AgentConfig(**kw), 4, 2, 2).init(jax.random.PRNGKey(0))
+    losses = {}
+    for loss in ("mc", "td", "mc+td"):
+        agent = CRLAgent(AgentConfig(critic_loss=loss, **kw), 4, 2, 2, discount=DISCOUNT)
+        st = agent.init(jax.random.PRNGKey(0))  # same networks whatever the loss
+        jax.tree.map(np.testing.assert_array_equal, st.params, st0.params)
+        new, m = agent.update(st, _batch(), jax.random.PRNGKey(2), 0.03)
+        losses[loss] = m
+        assert (new.target_critic is None) == (loss == "mc")
+    mixed = losses["mc+td"]
+    np.testing.assert_allclose(mixed["critic/loss"], 0.5 * (losses["mc"]["critic/loss"] + losses["td"]["critic/loss"]),
+                               rtol=1e-5)
+    np.testing.assert_allclose(mixed["critic/accuracy"], losses["mc"]["critic/accuracy"])
+    np.testing.assert_allclose(mixed["critic/td_loss"], losses["td"]["critic/loss"], rtol=1e-5)
