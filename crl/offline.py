@@ -133,7 +133,7 @@ class OfflineRunner:
         self.stream = WindowStream(self.reader, window_rows=config.window or None, seed=config.seed,
                                    batch_size=lc.batch_size)
         self.sample = window_sampler(lc.batch_size, lc.discount, self.learner.critic_goals, self.learner.actor_goals,
-                                     transitions=lc.agent.critic_loss == "td")
+                                     transitions=lc.agent.critic_loss != "mc")
         self.num_epochs = config.num_epochs
         self.rate_units = lc.sgd_steps
         self.cursor = WindowCursor(self.stream)
