@@ -228,3 +228,19 @@ def test_offline_resume_keeps_each_learners_config(tmp_path: Path) -> None:
     assert _resumed(built, tmp_path, "offline", {"total_sgd_steps": 8000}) == run.replace(total_sgd_steps=8000)
     assert _resumed(built, tmp_path, "online", {}) == built  # another kind: the driver refuses it
     assert _resumed(built, tmp_path / "none", "offline", {}) == built
+
+
+def test_offline_td_run_resumes_with_its_target_critic(oracle, tmp_path: Path) -> None:
+    """A dataset run with the mixed critic: stopped after 2 epochs and resumed, it logs what one uninterrupted run
+    logs (the target critic is checkpointed with the agent), and its records carry the TD terms."""
+    from crl.loop import drive
+
+    store, dsid = oracle
+    ref = drive(OfflineRunner(tiny(dsid, critic_loss="mc+td"), store), tmp_path / "ref", progress=False)
+    drive(OfflineRunner(tiny(dsid, critic_loss="mc+td", total_sgd_steps=40), store), tmp_path / "run",
+          progress=False)
+    got = drive(OfflineRunner(tiny(dsid, critic_loss="mc+td"), store), tmp_path / "run", resume=True,
+                progress=False)
+    assert {"critic/td_loss", "critic/goal_loss", "critic/mc_loss"} <= set(ref)
+    for k in ("critic/loss", "critic/td_loss", "critic/accuracy", "eval/success"):
+        assert got[k] == pytest.approx(ref[k], rel=1e-4, abs=1e-6), k
