@@ -114,3 +114,4 @@ def test_mixed_critic_averages_the_monte_carlo_and_td_losses() -> None:
     np.testing.assert_allclose(mixed["critic/accuracy"], losses["mc"]["critic/accuracy"])
     np.testing.assert_allclose(mixed["critic/td_loss"], losses["td"]["critic/loss"], rtol=1e-5)
 
+
