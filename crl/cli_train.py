@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from crl.cli_errors import run_group
-from crl.config import AgentConfig, LearnerConfig, TrainConfig
+from crl.config import AgentConfig, LearnerConfig, TrainConfig, require_online_critic
 from crl.config_options import config_options, given
 from crl.errors import ConfigError
 from crl.finetune import FinetuneConfig
@@ -233,6 +233,7 @@ def finetune(init_from: str, dataset: str | None, offline_ratio: float | None, b
     extra = given({"init_from": init_from, "dataset": dataset, "offline_ratio": offline_ratio,
                    "bc_decay_steps": bc_decay_steps})
     config = config.replace(**extra)
+    require_online_critic(config.learner)
     if print_config:
         return _print(config.to_dict())
     click.echo(_summary(run_finetune(config, out, resume=resume, progress=not no_progress), out))

@@ -98,6 +98,13 @@ class AgentConfig:
             raise ConfigError(f"log_std_min={self.log_std_min} must be < log_std_max={self.log_std_max}")
 
 
+def require_online_critic(learner: LearnerConfig) -> None:
+    """Raise ConfigError unless the critic can train from an online replay (which holds no next transitions)."""
+    if learner.agent.critic_loss != "mc":
+        raise ConfigError(f"critic_loss={learner.agent.critic_loss!r} trains from datasets only (crl-train "
+                          "offline); online and fine-tune runs use --critic-loss mc")
+
+
 @dataclass(frozen=True)
 class LearnerConfig:
     """What any learner needs, whatever feeds it (online replay, a dataset, or both): the agent and its SGD."""
@@ -277,9 +284,7 @@ class TrainConfig(NestedConfig):
     def validate(self, episode_length: int | None = None) -> TrainConfig:
         """Raise ConfigError for inconsistent values (message says which would work); returns self."""
         self.learner.validate()
-        if self.learner.agent.critic_loss != "mc":
-            raise ConfigError(f"critic_loss={self.learner.agent.critic_loss!r} trains from datasets only (crl-train "
-                              "offline); online and fine-tune runs use --critic-loss mc")
+        require_online_critic(self.learner)
         batch_size = self.learner.batch_size
         for name in ("num_envs", "unroll_length", "total_env_steps", "eval_every", "num_eval_envs",
                      "checkpoint_every"):
