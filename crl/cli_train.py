@@ -103,7 +103,7 @@ def _online_options(fn: Any) -> Any:
     return click.option("--no-progress", is_flag=True, help="No progress bar (logs go to metrics.jsonl).")(fn)
 
 
-def _resumed(built: Any, folder: str | Path, kind: str, overrides: dict[str, Any]) -> Any:
+def resumed_config(built: Any, folder: str | Path, kind: str, overrides: dict[str, Any]) -> Any:
     """`built` unless `folder` holds a `kind` run (its config.json): then that run's own config with the options
     given again, so a resumed run keeps its seed, sizes and recipe. A run of another kind keeps `built`; the driver
     then refuses it with the command to use."""
@@ -115,14 +115,14 @@ def _resumed(built: Any, folder: str | Path, kind: str, overrides: dict[str, Any
     return built
 
 
-def _online_config(cls: type, preset: str, lr: float | None, train_env: tuple[str, ...],
+def online_config(cls: type, preset: str, lr: float | None, train_env: tuple[str, ...],
                    options: dict[str, Any], resume_from: str | None = None, kind: str = "online") -> Any:
     """The preset with the options given; with --resume (`resume_from` = --out), the run's own config instead."""
     overrides = _lr(given(options), lr)
     if train_env:
         overrides["train_env_overrides"] = parse_env_options(train_env)
     config = cls.preset(preset, **overrides)
-    return _resumed(config, resume_from, kind, overrides) if resume_from else config
+    return resumed_config(config, resume_from, kind, overrides) if resume_from else config
 
 
 @cli.command()
@@ -137,7 +137,7 @@ def online(preset: str, out: str, resume: bool, lr: float | None, train_env: tup
     --total-env-steps budget)."""
     from crl.train import run
 
-    config = _online_config(TrainConfig, preset, lr, train_env, options, out if resume else None)
+    config = online_config(TrainConfig, preset, lr, train_env, options, out if resume else None)
     if print_config:
         return _print(config.validate().to_dict())
     click.echo(_summary(run(config, None, out, resume=resume, progress=not no_progress), out))
@@ -186,7 +186,7 @@ def offline(dataset: str, out: str, depths: str | None, seeds: str | None, bc_pr
     grid = learner_grid(config, depth_list, seed_list)
     if resume:  # each learner keeps its own config; only the options given again change it
         folders = learner_folders(grid, out)
-        grid = [(name, _resumed(cfg, folders[name], "offline", {
+        grid = [(name, resumed_config(cfg, folders[name], "offline", {
                     **overrides, "dataset": dataset, **({"depth": cfg.agent.depth} if depths else {}),
                     **({"seed": cfg.seed} if seeds else {})}))
                 for name, cfg in grid]
@@ -222,7 +222,7 @@ def finetune(init_from: str, dataset: str | None, offline_ratio: float | None, b
     for name in SOURCE_FIELDS:
         if options.get(name) is not None:
             raise ConfigError(f"--{name.replace('_', '-')} comes from the source run (--from); drop it")
-    config = _online_config(FinetuneConfig, preset, lr, train_env, options, out if resume else None, "finetune")
+    config = online_config(FinetuneConfig, preset, lr, train_env, options, out if resume else None, "finetune")
     if not resume:  # agent options not given keep the source's values; those given apply
         asked = _lr(given(options), lr)
         src_agent = learner_config_of(init_from).agent

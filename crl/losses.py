@@ -1,8 +1,8 @@
 """CRL losses: contrastive critic (InfoNCE over in-batch B x B logits), SAC-style actor, entropy temperature.
 
 The L2 energy -||phi_i - psi_j|| is computed as -sqrt(max(|phi_i|^2 + |psi_j|^2 - 2 phi_i.psi_j, eps)): one
-[B, d] x [d, B] matmul instead of the [B, B, d] pairwise-difference tensor (which is what made straightforward
-implementations 8x slower from batch 256 to 512). The clamp keeps the sqrt's gradient finite.
+[B, d] x [d, B] matmul instead of the [B, B, d] pairwise-difference tensor, whose memory traffic grows with
+B^2 d (bench/RESULTS.md has the measurement). The clamp keeps the sqrt's gradient finite.
 """
 
 from __future__ import annotations

@@ -239,8 +239,8 @@ def read_window(
 
 def trim_heap() -> None:
     """Give freed heap memory back to the OS (glibc's malloc_trim; a no-op elsewhere). Window-sized buffers freed by
-    one thread and allocated by another otherwise stay in glibc's arenas: peak RSS measured ~3.1 windows without
-    this, ~2.3 with it (bench/RESULTS.md)."""
+    one thread and allocated by another otherwise stay in glibc's arenas, raising the loader's peak memory
+    (bench/RESULTS.md has the measurement)."""
     if _LIBC is not None:
         _LIBC.malloc_trim(0)
 

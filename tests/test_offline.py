@@ -219,15 +219,15 @@ def test_offline_resume_keeps_each_learners_config(tmp_path: Path) -> None:
     given again override them (and the driver then refuses what may not change)."""
     import json
 
-    from crl.cli_train import _resumed
+    from crl.cli_train import resumed_config
 
     run = OfflineConfig(dataset="lab/u-v0").replace(total_sgd_steps=4000, width=128, seed=3)
     (tmp_path / "config.json").write_text(json.dumps({"kind": "offline", "config": run.to_dict()}))
     built = OfflineConfig(dataset="lab/u-v0")  # the command line without --steps, --width or --seed
-    assert _resumed(built, tmp_path, "offline", {}) == run
-    assert _resumed(built, tmp_path, "offline", {"total_sgd_steps": 8000}) == run.replace(total_sgd_steps=8000)
-    assert _resumed(built, tmp_path, "online", {}) == built  # another kind: the driver refuses it
-    assert _resumed(built, tmp_path / "none", "offline", {}) == built
+    assert resumed_config(built, tmp_path, "offline", {}) == run
+    assert resumed_config(built, tmp_path, "offline", {"total_sgd_steps": 8000}) == run.replace(total_sgd_steps=8000)
+    assert resumed_config(built, tmp_path, "online", {}) == built  # another kind: the driver refuses it
+    assert resumed_config(built, tmp_path / "none", "offline", {}) == built
 
 
 def test_offline_td_run_resumes_with_its_target_critic(oracle, tmp_path: Path) -> None:

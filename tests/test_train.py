@@ -137,13 +137,13 @@ def test_resume_options_default_to_the_run_config_not_the_preset(tmp_path) -> No
     come from D/config.json, not from the preset (before, seed 0 of the preset was refused against the run's)."""
     import json
 
-    from crl.cli_train import _online_config
+    from crl.cli_train import online_config
 
     run = TrainConfig.preset("cpu", seed=2, num_envs=8, batch_size=64, depth=8)
     (tmp_path / "config.json").write_text(json.dumps({"kind": "online", "config": run.to_dict()}))
     options = {"total_env_steps": 2_000_000, "seed": None, "depth": None}
-    got = _online_config(TrainConfig, "cpu", None, (), options, str(tmp_path))
+    got = online_config(TrainConfig, "cpu", None, (), options, str(tmp_path))
     assert got == run.replace(total_env_steps=2_000_000)
-    assert _online_config(TrainConfig, "cpu", None, (), options, None).seed == 0  # a new run: the preset
+    assert online_config(TrainConfig, "cpu", None, (), options, None).seed == 0  # a new run: the preset
     (tmp_path / "config.json").write_text(json.dumps({"kind": "offline", "config": {"bogus": 1}}))
-    assert _online_config(TrainConfig, "cpu", None, (), options, str(tmp_path)).num_envs == 256  # driver refuses it
+    assert online_config(TrainConfig, "cpu", None, (), options, str(tmp_path)).num_envs == 256  # driver refuses it
