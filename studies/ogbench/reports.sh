@@ -4,7 +4,8 @@
 # usage: studies/ogbench/reports.sh CONFIG... (run folders under $RUNS/<config>/<dataset>/s<seed>)
 cd "$(dirname "$0")/../.." && . .venv/bin/activate
 RUNS=${RUNS:-/work/ogb21/runs}; CORE=${CORE:-1}
-for ds in pointmaze-medium-navigate pointmaze-large-navigate pointmaze-medium-stitch pointmaze-large-stitch; do
+DATASETS=${DATASETS:-pointmaze-medium-navigate pointmaze-large-navigate pointmaze-medium-stitch pointmaze-large-stitch}
+for ds in $DATASETS; do
   dirs=()
   for cfg in "$@"; do for d in "$RUNS/$cfg/$ds"/s*/; do  # finished runs only: their records are committed
     d=${d%/}; [ -f "studies/ogbench/results/$cfg/$ds/$(basename "$d")/metrics.jsonl" ] && dirs+=("$d"); done; done
