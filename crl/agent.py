@@ -137,8 +137,7 @@ class CRLAgent:
                                                 pairwise_logits(phi, psis[-1], c.energy), target_logits,
                                                 batch.next_valid, self.discount, c.logsumexp_penalty)
                 if mc:  # both: the mean of the losses; accuracy etc. stay the Monte Carlo critic's
-                    extra = {k: v for k, v in td_m.items() if k not in m}
-                    m = {**m, **extra, "critic/mc_loss": loss, "critic/td_loss": td_loss}
+                    m = {**td_m, **m, "critic/mc_loss": loss, "critic/td_loss": td_loss}
                     loss = 0.5 * (loss + td_loss)
                     m["critic/loss"] = loss
                 else:

@@ -1,6 +1,7 @@
 #!/bin/bash
 # The issue-21 grid on a shared 2-core CPU: one run at a time on core $CORE (default 1), resumable (finished runs
-# are skipped; two workers on one grid share it run by run); $EVAL_EVERY epochs (of 500 SGD steps) between OGBench evaluations (default 1).
+# are skipped; two workers on one grid share it run by run); $EVAL_EVERY epochs (of 500 SGD steps) between OGBench
+# evaluations (default 1).
 # usage: studies/ogbench/grid.sh CONFIG STEPS "SEEDS" "DATASETS" [extra crl-train options...]
 cd "$(dirname "$0")/../.." && . .venv/bin/activate
 export CRL_DATA_DIR=${CRL_DATA_DIR:-/work/ogb21/data}
