@@ -13,7 +13,7 @@ from typing import Any
 
 from crl.envs.config import MazeEnvConfig
 from crl.errors import ConfigError
-from crl.losses import CRITIC_LOSSES, ENERGIES
+from crl.losses import CRITIC_LOSSES, ENERGIES, IQE_COMPONENT_DIM
 from crl.networks import ACTIVATIONS, check_depth
 from crl.relabel import GoalMixture
 
@@ -37,8 +37,9 @@ class AgentConfig:
     activation: str = "swish"
     """Hidden activation: 'swish' (paper) or 'relu'."""
     energy: str = "l2"
-    """Critic energy: 'l2' = -||phi - psi||_2 (paper), 'dot' = phi . psi, or 'mrn' = minus the Metric Residual
-    Network quasimetric (Liu et al. 2023; the critic distance of temporal metric distillation), a stitching lever."""
+    """Critic energy: 'l2' = -||phi - psi||_2 (paper), 'dot' = phi . psi, 'mrn' = minus the Metric Residual
+    Network quasimetric (Liu et al. 2023; the critic distance of temporal metric distillation), or 'iqe' = minus the
+    Interval Quasimetric Embedding (Wang & Isola 2022; QRL's critic): stitching levers."""
     symmetric_infonce: bool = False
     """Add the backward (column-wise) InfoNCE term."""
     critic_loss: str = "mc"
@@ -87,6 +88,9 @@ class AgentConfig:
         if self.energy == "mrn" and self.repr_dim < 2:
             raise ConfigError(f"energy='mrn' splits the representation in two halves: repr_dim={self.repr_dim} "
                               f"must be >= 2 (e.g. 64)")
+        if self.energy == "iqe" and self.repr_dim % IQE_COMPONENT_DIM:
+            raise ConfigError(f"energy='iqe' splits the representation in components of {IQE_COMPONENT_DIM}: "
+                              f"repr_dim={self.repr_dim} must be a multiple of {IQE_COMPONENT_DIM} (e.g. 64)")
         if self.critic_loss not in CRITIC_LOSSES:
             raise ConfigError(f"critic_loss={self.critic_loss!r} unknown; use one of {list(CRITIC_LOSSES)}")
         if not 0.0 < self.target_tau <= 1.0:

@@ -12,12 +12,18 @@ import jax.numpy as jnp
 
 from crl.errors import ConfigError
 
-ENERGIES = ("l2", "dot", "mrn")
+ENERGIES = ("l2", "dot", "mrn", "iqe")
 """Critic energies f(phi, psi): 'l2' = -||phi - psi||_2 (the paper), 'dot' = phi . psi, 'mrn' = minus the Metric
 Residual Network quasimetric (Liu et al. 2023, "Metric Residual Networks for Sample Efficient Goal-Conditioned
 RL"; the critic distance of temporal metric distillation, Myers et al. 2025): an L2 distance on the first half of
 the representation plus max_k relu(phi_k - psi_k) on the second half, which obeys the triangle inequality and
-need not be symmetric, the structure that lets a distance compose short segments into long paths (stitching)."""
+need not be symmetric, the structure that lets a distance compose short segments into long paths (stitching);
+'iqe' = minus the Interval Quasimetric Embedding (Wang & Isola 2022, "Improved Representation of Asymmetrical
+Distances with Interval Quasimetric Embeddings"; the critic of QRL, Wang et al. 2023), see `iqe_distance`."""
+IQE_COMPONENT_DIM = 8
+"""IQE splits the representation into components of this many coordinates (repr_dim must be a multiple)."""
+IQE_MAX_WEIGHT = 0.5
+"""IQE's max-mean reduction: distance = w * max + (1 - w) * mean over components. QRL learns w; fixed here."""
 CRITIC_LOSSES = ("mc", "td", "mc+td")
 """Critic losses: 'mc' = InfoNCE on relabelled future goals (`infonce_loss`), 'td' = TD InfoNCE (`td_infonce_loss`),
 'mc+td' = the mean of the two (both estimate the same discounted occupancy ratio)."""
@@ -35,9 +41,38 @@ def _mrn_split(x: jax.Array) -> tuple[jax.Array, jax.Array]:
     return x[..., :h], x[..., h:]
 
 
+def interval_union_length(lo: jax.Array, hi: jax.Array) -> jax.Array:
+    """[..., m], [..., m] -> [...]: the total length of the union of the intervals [lo_i, max(lo_i, hi_i)].
+
+    Interval merging without a sort: taken in order of their starts (ties by index), interval i adds
+    max(0, hi_i - max(lo_i, reach_i)), reach_i the furthest end of the intervals before it. O(m^2) comparisons
+    per component instead of a sort of the 2m endpoints, which XLA's CPU sort makes the slower of the two
+    (bench/bench_energies.py). Differentiable in the endpoints."""
+    hi = jnp.maximum(lo, hi)
+    m = lo.shape[-1]
+    lo_i, lo_j = lo[..., :, None], lo[..., None, :]
+    index_before = jnp.arange(m)[None, :] < jnp.arange(m)[:, None]  # [i, j]: j < i
+    before = (lo_j < lo_i) | ((lo_j == lo_i) & index_before)
+    reach = jnp.max(jnp.where(before, hi[..., None, :], jnp.finfo(hi.dtype).min), axis=-1)
+    return jnp.sum(jax.nn.relu(hi - jnp.maximum(lo, reach)), axis=-1)
+
+
+def iqe_distance(x: jax.Array, y: jax.Array) -> jax.Array:
+    """IQE quasimetric d(x -> y) over the last axis (broadcasting): per component of IQE_COMPONENT_DIM coordinates,
+    the length of the union of the intervals [x_i, max(x_i, y_i)] (zero iff y <= x there), then a max-mean over
+    components. d(x, x) = 0, asymmetric, and it obeys the triangle inequality (Wang & Isola 2022)."""
+    shape = jnp.broadcast_shapes(x.shape, y.shape)
+    comps = (*shape[:-1], shape[-1] // IQE_COMPONENT_DIM, IQE_COMPONENT_DIM)
+    per_comp = interval_union_length(jnp.broadcast_to(x, shape).reshape(comps),
+                                     jnp.broadcast_to(y, shape).reshape(comps))
+    return IQE_MAX_WEIGHT * jnp.max(per_comp, axis=-1) + (1 - IQE_MAX_WEIGHT) * jnp.mean(per_comp, axis=-1)
+
+
 def pairwise_logits(phi: jax.Array, psi: jax.Array, energy: str = "l2") -> jax.Array:
     """[B, d], [B, d] -> [B, B] logits f(s_i, a_i, g_j): -||phi_i - psi_j||_2 (l2), phi_i . psi_j (dot) or minus
-    the MRN quasimetric (mrn, see ENERGIES)."""
+    the MRN or IQE quasimetric (mrn, iqe: see ENERGIES)."""
+    if energy == "iqe":
+        return -iqe_distance(phi[:, None, :], psi[None, :, :])
     if energy == "mrn":
         (ps, pa), (gs, ga) = _mrn_split(phi), _mrn_split(psi)
         asym = jnp.max(jax.nn.relu(pa[:, None, :] - ga[None, :, :]), axis=-1)
@@ -55,6 +90,8 @@ def paired_energy(phi: jax.Array, psi: jax.Array, energy: str = "l2") -> jax.Arr
     """[B, d], [B, d] -> [B]: the diagonal f(s_i, a_i, g_i) only (the actor's Q)."""
     if energy == "dot":
         return jnp.sum(phi * psi, axis=-1)
+    if energy == "iqe":
+        return -iqe_distance(phi, psi)
     if energy == "mrn":
         (ps, pa), (gs, ga) = _mrn_split(phi), _mrn_split(psi)
         return paired_energy(ps, gs, "l2") - jnp.max(jax.nn.relu(pa - ga), axis=-1)

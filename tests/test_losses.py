@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 from crl.errors import ConfigError
-from crl.losses import actor_loss, alpha_loss, infonce_loss, paired_energy, pairwise_logits
+from crl.losses import (
+    IQE_COMPONENT_DIM,
+    actor_loss,
+    alpha_loss,
+    infonce_loss,
+    interval_union_length,
+    paired_energy,
+    pairwise_logits,
+)
 from crl.networks import sample_tanh_gaussian
 
 RNG = np.random.default_rng(0)
@@ -81,6 +89,51 @@ def test_tanh_gaussian_log_prob_matches_numpy() -> None:
 def test_unknown_energy_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="l2"):
         pairwise_logits(jnp.asarray(PHI), jnp.asarray(PSI), "cosine")
+
+
+def union_length_by_merging(lo: np.ndarray, hi: np.ndarray) -> float:
+    """Length of the union of [lo_i, max(lo_i, hi_i)] by sorting the intervals and merging overlaps."""
+    total, end = 0.0, -np.inf
+    for a, b in sorted(zip(lo.tolist(), np.maximum(lo, hi).tolist(), strict=True)):
+        if b > end:
+            total += b - max(a, end)
+            end = b
+    return total
+
+
+def test_interval_union_length_matches_merging_intervals() -> None:
+    rng = np.random.default_rng(5)
+    lo, hi = rng.normal(size=(200, 6)), rng.normal(size=(200, 6))
+    lo[:20, :3] = hi[:20, :3]  # zero-length intervals and ties
+    got = np.asarray(interval_union_length(jnp.asarray(lo), jnp.asarray(hi)))
+    want = np.array([union_length_by_merging(a, b) for a, b in zip(lo, hi, strict=True)])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    assert interval_union_length(jnp.asarray([0.0, 1.0]), jnp.asarray([2.0, 3.0])) == pytest.approx(3.0)  # overlap
+    assert interval_union_length(jnp.asarray([0.0, 5.0]), jnp.asarray([1.0, 4.0])) == pytest.approx(1.0)  # empty
+
+
+def test_iqe_energy_is_a_quasimetric_with_finite_gradients() -> None:
+    rng = np.random.default_rng(7)
+    x = jnp.asarray(rng.normal(size=(10, 2 * IQE_COMPONENT_DIM)).astype(np.float32))
+    d = -np.asarray(pairwise_logits(x, x, "iqe"))
+    assert np.abs(np.diagonal(d)).max() < 1e-5 and (d >= 0).all() and not np.allclose(d, d.T)
+    assert (d[:, None, :] <= d[:, :, None] + d[None, :, :] + 1e-4).all()  # d(a,c) <= d(a,b) + d(b,c)
+    # one component by hand: max-mean of the per-component union lengths
+    comps = [[union_length_by_merging(np.asarray(x[i, c * IQE_COMPONENT_DIM:(c + 1) * IQE_COMPONENT_DIM]),
+                                      np.asarray(x[j, c * IQE_COMPONENT_DIM:(c + 1) * IQE_COMPONENT_DIM]))
+              for c in range(2)] for i, j in [(0, 1), (3, 2)]]
+    want = [0.5 * max(c) + 0.5 * np.mean(c) for c in comps]
+    np.testing.assert_allclose([d[0, 1], d[3, 2]], want, rtol=1e-5)
+    np.testing.assert_allclose(paired_energy(x[:5], x[5:], "iqe"), np.diagonal(-d[:5, 5:]), rtol=1e-5, atol=1e-6)
+    grad = jax.grad(lambda p: pairwise_logits(p, x, "iqe").sum())(x)
+    assert np.isfinite(np.asarray(grad)).all() and np.abs(np.asarray(grad)).sum() > 0
+
+
+def test_iqe_needs_a_representation_of_whole_components() -> None:
+    from crl.config import AgentConfig
+
+    with pytest.raises(ConfigError, match="multiple of"):
+        AgentConfig(energy="iqe", repr_dim=IQE_COMPONENT_DIM + 1).validate()
 
 
 def test_mrn_energy_matches_numpy_and_is_a_quasimetric() -> None:
