@@ -1,8 +1,9 @@
 """Table of the issue-21 runs: per config and dataset, the final OGBench success (mean, std, min-max over seeds), the
 curve (success at each evaluation) and the per-task means, read from the committed `results/<config>/<dataset>/s<seed>`
 records (config.json, metrics.jsonl, wall.json). "last 3" is OGBench's reported figure (the mean of the last three
-evaluations). Prints markdown: python studies/ogbench/summarize.py [CONFIG ...] [--at SGD_STEPS]
-(`--at` reads every run at that evaluation instead of its last: configs compared at one budget).
+evaluations). Prints markdown: python studies/ogbench/summarize.py [CONFIG ...] [--at SGD_STEPS] [--seeds 0,1]
+(`--at` reads every run at that evaluation instead of its last: configs compared at one budget; `--seeds` keeps
+those seeds only: a one-seed screen against the same seed of another config).
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ DATASETS = ["pointmaze-medium-navigate", "pointmaze-large-navigate", "pointmaze-
             "pointmaze-large-stitch"]
 
 
-def runs(config: str, dataset: str, at: int | None = None) -> list[dict]:
+def runs(config: str, dataset: str, at: int | None = None, seeds: set[str] | None = None) -> list[dict]:
     """The finished runs of one cell: final eval record (or the one at `at` SGD steps), curve, wall time, config."""
     out = []
     for d in sorted((ROOT / config / dataset).glob("s*")):
+        if seeds is not None and d.name[1:] not in seeds:
+            continue
         recs = [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines() if x.strip()]
         evals = [r for r in recs if "eval/success" in r]
         if at is not None:
@@ -38,13 +41,13 @@ def runs(config: str, dataset: str, at: int | None = None) -> list[dict]:
     return out
 
 
-def main(configs: list[str], at: int | None = None) -> None:
+def main(configs: list[str], at: int | None = None, seeds: set[str] | None = None) -> None:
     print("| config | dataset | seeds | SGD steps | batch | success % mean ± std (min-max) | last 3 evals % "
           "| curve (steps: mean %) | per task % | wall s/run |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for c in configs:
         for ds in DATASETS:
-            rs = runs(c, ds, at)
+            rs = runs(c, ds, at, seeds)
             if not rs:
                 continue
             s = np.array([r["final"]["eval/success"] for r in rs]) * 100
@@ -69,4 +72,9 @@ if __name__ == "__main__":
         i = args.index("--at")
         at_step = int(args[i + 1])
         del args[i:i + 2]
-    main(args or sorted(p.name for p in ROOT.iterdir() if p.is_dir()), at_step)
+    only = None
+    if "--seeds" in args:
+        i = args.index("--seeds")
+        only = set(args[i + 1].split(","))
+        del args[i:i + 2]
+    main(args or sorted(p.name for p in ROOT.iterdir() if p.is_dir()), at_step, only)
