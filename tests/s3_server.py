@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +43,23 @@ class S3Server:
         host, port = self.endpoint.rsplit(":", 1)
         self.server = ThreadedMotoServer(ip_address=host.split("//")[1], port=int(port), verbose=False)
         self.server.start()
+
+    def stop_during(self, proc: subprocess.Popen, ready: Callable[[], bool], timeout: float = 120.0
+                    ) -> tuple[str, str]:
+        """Stop serving in the middle of `proc` (a running command) once `ready()` holds, let the command end, and
+        serve again whatever happens; returns its (stdout, stderr). Fails if the command ends before the fault."""
+        deadline, stopped = time.monotonic() + timeout, False
+        try:
+            while not ready():
+                assert proc.poll() is None and time.monotonic() < deadline, "the command ended before the fault"
+                time.sleep(0.05)
+            self.stop()
+            stopped = True
+            return proc.communicate(timeout=120)
+        finally:
+            proc.kill()
+            if stopped:
+                self.restart()
 
     def env(self) -> dict[str, str]:
         """The environment a client needs (what a user sets for a private S3-compatible server)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -170,19 +169,7 @@ def test_server_gone_mid_command_is_one_line_and_loses_nothing(s3_root: str, s3_
     cmd = [console_script("crl-data"), "--root", str(data_root), "copy", "test/big-v0", "--to", s3_root]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     prefix = s3_root.split("/", 3)[3] + "/test/big/.staging-v0/shards/"
-    stopped = False
-    try:
-        deadline = time.monotonic() + 120
-        while len(keys(s3_server, prefix)) < 5:
-            assert proc.poll() is None and time.monotonic() < deadline, "the copy ended before the fault"
-            time.sleep(0.05)
-        s3_server.stop()  # the server goes away in the middle of the command
-        stopped = True
-        out, err = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
-        if stopped:
-            s3_server.restart()
+    out, err = s3_server.stop_during(proc, lambda: len(keys(s3_server, prefix)) >= 5)  # mid-command
     assert proc.returncode == 2 and out == "", err
     assert err.count("\n") == 1 and "Traceback" not in err, err
     assert err.startswith("crl-data: error: lost the connection to the storage server at http://127.0.0.1:")

@@ -68,20 +68,9 @@ def test_server_stopped_mid_collection_then_resume(s3_root: str, s3_server: S3Se
     cli = [sys.executable, "-m", "crl.pipelines.cli"]
     proc = subprocess.Popen([*cli, *ORACLE_ARGS, "--dataset", "t/cut"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
     prefix = f"{s3_root.split('/', 3)[3]}/t/cut/.staging-v0/shards/"
-    stopped = False
-    try:
-        while len([k for k in keys(s3_server, prefix) if k.endswith(".json")]) < 3:
-            assert proc.poll() is None and time.monotonic() < deadline, "the collection ended before the fault"
-            time.sleep(0.05)
-        s3_server.stop()  # the server goes away in the middle of the collection
-        stopped = True
-        _, err = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
-        if stopped:
-            s3_server.restart()
+    _, err = s3_server.stop_during(  # the server goes away in the middle of the collection
+        proc, lambda: len([k for k in keys(s3_server, prefix) if k.endswith(".json")]) >= 3, timeout=300)
     assert proc.returncode == 2 and err.count("\n") == 1 and "Traceback" not in err, err[-3000:]
     assert err.startswith("crl-data: error: ") and "EndpointConnectionError" in err, err
     store = DatasetStore(s3_root)
