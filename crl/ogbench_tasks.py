@@ -43,7 +43,8 @@ class OgbenchEnvError(CrlError):
 
 
 BatchAct = Callable[[np.ndarray, np.ndarray, list[Any]], np.ndarray]
-"""`act(obs [K, ob_dim], goals [K, goal_ob_dim], envs) -> actions [K, action_dim]` (envs: the K gym envs)."""
+"""`act(obs [K, ob_dim], goals [K, goal_ob_dim], envs) -> actions [K, action_dim]` (envs: the K gym envs). A
+stateful one may also have `reset(i)`, called when env slot i starts an episode."""
 
 
 def is_ogbench(env: str | None) -> bool:
@@ -139,6 +140,8 @@ def rollout_tasks(
             job[i] = None
             return
         job[i] = queue.pop(0)
+        if hasattr(act, "reset"):  # a stateful policy (crl.planning.WaypointPlanner) forgets slot i's episode
+            act.reset(i)
         kw: dict[str, Any] = {"options": {"task_id": job[i][0], "render_goal": False}}
         if first_reset[i]:
             kw["seed"] = seed + i

@@ -63,18 +63,25 @@ def _ci(ci: list[float | None] | None, fmt: str = ".2f") -> str:
               help="Key PRNGKey(SEED) [default for a checkpoint: the trainer's eval key at that step, "
                    "fold_in(PRNGKey(train seed + 1), step), which reproduces the logged eval/*; else 0].")
 @click.option("--episode-length", type=click.IntRange(min=2), default=None, help="Override the env's episode length.")
+@click.option("--plan-waypoints", type=click.IntRange(min=0), default=0, show_default=True,
+              help="With --env ogbench:... and a checkpoint of an offline run: test-time planning, the actor driven "
+                   "along a shortest path over this many waypoints of the run's dataset, hops measured by its critic "
+                   "(crl.planning; e.g. 800). 0 = the actor alone.")
 def goals(policy: str, step: int | None, out: str | None, as_json: bool, env_name: str | None,
-          episodes: int | None, seed: int | None, episode_length: int | None) -> None:
+          episodes: int | None, seed: int | None, episode_length: int | None, plan_waypoints: int) -> None:
     """Success rate, time at goal and final distance on the env's own task, with 95% CIs and per goal cell.
 
     With --env ogbench:<dataset or env> (e.g. ogbench:pointmaze-medium-navigate-v0): OGBench's own protocol, its
-    5 fixed tasks x --episodes (default 20) in its Gymnasium env, per-task and overall success."""
+    5 fixed tasks x --episodes (default 20) in its Gymnasium env, per-task and overall success; --plan-waypoints N
+    adds test-time planning over the learned critic (recorded as a deviation from the protocol)."""
     if env_name is not None and env_name.startswith("ogbench:"):  # crl.eval.ogbench_protocol (report helper's)
         from crl.eval.ogbench_protocol import run_ogbench, summary_lines
 
-        r = run_ogbench(policy, env_name, episodes, seed, out, episode_length, step)
+        r = run_ogbench(policy, env_name, episodes, seed, out, episode_length, step, plan_waypoints=plan_waypoints)
         _emit(r, as_json, summary_lines(r))
         return
+    if plan_waypoints:
+        raise click.UsageError("--plan-waypoints plans in OGBench's envs only: add --env ogbench:<dataset>")
     from crl.eval.goals import run_goals
 
     r = run_goals(policy, env_name, episodes, seed, out, episode_length, step)

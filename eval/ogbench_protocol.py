@@ -95,6 +95,25 @@ def checkpoint_policy(run_dir: str | Path, env: Any, step: int | None = None) ->
         "observation_layout": f"concat(observation[{ob_dim}], goal_observation[{gi.tolist()}])"})
 
 
+def planned_policy(run_dir: str | Path, env: Any, step: int | None, waypoints: int, seed: int = 0) -> OgbPolicy:
+    """A crl run's actor driven along a shortest path over `waypoints` states of the run's own dataset, the critic
+    measuring the hops (crl.planning.WaypointPlanner): test-time planning, recorded as such in the result."""
+    from crl.checkpoint import load_agent
+    from crl.errors import ConfigError
+    from crl.planning import WaypointPlanner, dataset_waypoints
+
+    base = checkpoint_policy(run_dir, env, step)  # the same size checks as the plain actor
+    la = load_agent(run_dir, step)
+    dataset = la.config.get("dataset")
+    if not isinstance(dataset, str):
+        raise ConfigError(f"run {run_dir} is a {la.kind} run with no dataset to draw waypoints from; "
+                          f"planning needs an offline run")
+    planner = WaypointPlanner.from_agent(la.agent, la.params, dataset_waypoints(dataset, waypoints, seed),
+                              la.env_spec.get("goal_indices") or [])
+    info = {**base.info, "planner": {"kind": "waypoints", "dataset": dataset, "seed": seed, **planner.info()}}
+    return OgbPolicy(f"{base.name}+plan{waypoints}", planner, info)
+
+
 def random_policy(env: Any, seed: int) -> OgbPolicy:
     """Uniform actions in the env's action box (seeded)."""
     rng = np.random.default_rng(seed)
@@ -130,8 +149,14 @@ def oracle_policy(env: Any, noise: float = 0.0, seed: int = 0) -> OgbPolicy:
     return OgbPolicy("oracle", act, {"kind": "oracle", "action_noise": noise})
 
 
-def make_policy(name: str, env: Any, seed: int = 0, step: int | None = None) -> OgbPolicy:
-    """'checkpoint:RUN_DIR', 'random' or 'oracle' (point mazes) -> an OgbPolicy for `env`."""
+def make_policy(name: str, env: Any, seed: int = 0, step: int | None = None, plan_waypoints: int = 0
+                ) -> OgbPolicy:
+    """'checkpoint:RUN_DIR', 'random' or 'oracle' (point mazes) -> an OgbPolicy for `env`; `plan_waypoints` > 0
+    plans a checkpoint's moves over that many dataset waypoints (`planned_policy`)."""
+    if plan_waypoints and not name.startswith("checkpoint:"):
+        raise OgbenchEnvError(f"planning needs a trained critic: use --policy checkpoint:RUN_DIR, not {name!r}")
+    if name.startswith("checkpoint:") and plan_waypoints:
+        return planned_policy(name[len("checkpoint:"):], env, step, plan_waypoints, seed)
     if name.startswith("checkpoint:"):
         return checkpoint_policy(name[len("checkpoint:"):], env, step)
     if name == "random":
@@ -152,13 +177,15 @@ def evaluate_ogbench(
     tasks: list[int] | None = None,
     step: int | None = None,
     out_dir: str | Path | None = None,
+    plan_waypoints: int = 0,
 ) -> dict[str, Any]:
     """Run OGBench's evaluation of `policy` ('checkpoint:RUN_DIR', 'random', 'oracle') in `env_name`
     ('ogbench:pointmaze-medium-navigate-v0', ...); returns a JSON-able dict with per-task and overall success
     (`overall_success`, also under `eval/success`) and, when `out_dir` is given, writes `ogbench_tasks.png` there.
 
     `max_episode_steps` (default: the env's 1000) and `tasks` (default: all 5) deviate from the protocol and are
-    recorded in the result; `num_envs` env copies run in lockstep (default: `episodes`, at most 50)."""
+    recorded in the result; `num_envs` env copies run in lockstep (default: `episodes`, at most 50);
+    `plan_waypoints` > 0 evaluates a checkpoint with test-time planning (`planned_policy`)."""
     ogbench = require_ogbench()
     if episodes < 1:
         raise OgbenchEnvError(f"episodes={episodes} must be >= 1 (OGBench uses {DEFAULT_EPISODES} per task)")
@@ -174,7 +201,7 @@ def evaluate_ogbench(
         bad = [t for t in chosen if t not in all_tasks]
         if bad:
             raise OgbenchEnvError(f"task ids {bad} unknown; {gid} has tasks {all_tasks}")
-        pol = make_policy(policy, envs[0], seed, step)
+        pol = make_policy(policy, envs[0], seed, step, plan_waypoints)
         records = rollout_tasks(envs, pol.act, chosen, episodes, seed)
         limit = envs[0].spec.max_episode_steps
     finally:
@@ -205,7 +232,9 @@ def evaluate_ogbench(
         "episodes": len(records), "ogbench_version": getattr(ogbench, "__version__", None) or ogbench_version(),
         "deviations": [d for d in (
             f"max_episode_steps={limit} (protocol: 1000)" if limit != 1000 else "",
-            f"tasks={chosen} (protocol: all {len(all_tasks)})" if chosen != all_tasks else "") if d],
+            f"tasks={chosen} (protocol: all {len(all_tasks)})" if chosen != all_tasks else "",
+            f"test-time planning over {plan_waypoints} dataset waypoints (crl.planning)" if plan_waypoints else "",
+        ) if d],
         "maze_map": maze_map.tolist(), "maze_unit": unit, "maze_offset": [ox, oy],
     }
     if out_dir is not None:
@@ -270,10 +299,11 @@ def run_ogbench(
     max_episode_steps: int | None = None,
     step: int | None = None,
     num_envs: int | None = None,
+    plan_waypoints: int = 0,
 ) -> dict[str, Any]:
     """`crl-eval goals --env ogbench:...`: `evaluate_ogbench` writing `goals.json` + `ogbench_tasks.png` into `out`
-    (default `RUN_DIR/eval/<env>` for a checkpoint, else `eval_results/<policy>_<env>`); returns the result with
-    `json` and `png` paths (the fields `crl-eval goals` prints)."""
+    (default `RUN_DIR/eval/<env>` for a checkpoint, `RUN_DIR/eval/<env>-plan<N>` with planning, else
+    `eval_results/<policy>_<env>`); returns the result with `json` and `png` paths (what `crl-eval goals` prints)."""
     from crl import code_version
     from crl.eval.results import write_json
 
@@ -282,12 +312,13 @@ def run_ogbench(
     bare = env[len(PREFIX):] if is_ogbench(env) else env
     if out is None:
         if policy.startswith("checkpoint:"):
-            out = Path(policy[len("checkpoint:"):]) / "eval" / bare
+            out = Path(policy[len("checkpoint:"):]) / "eval" / (f"{bare}-plan{plan_waypoints}" if plan_waypoints
+                                                                else bare)
         else:
             out = Path("eval_results") / f"{policy}_{bare}"
     out_dir = Path(out)
     r = evaluate_ogbench(env, policy, DEFAULT_EPISODES if episodes is None else episodes, 0 if seed is None else seed,
-                         num_envs, max_episode_steps, None, step, None)
+                         num_envs, max_episode_steps, None, step, None, plan_waypoints)
     r["code_version"] = code_version()
     r["json"] = str(out_dir / "goals.json")
     write_json(out_dir, "goals", r)  # the results first: a figure never costs them

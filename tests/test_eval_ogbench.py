@@ -165,6 +165,31 @@ def test_ogbench_end_to_end(data_root: Path, tmp_path: Path) -> None:
     assert "| task5 | (2, 6) | (1, 1) | 2 |" in md and "images/run_goals_ogbench_tasks.png" in md
 
 
+@needs_ogbench
+def test_planning_evaluates_a_trained_run_and_refuses_what_it_cannot_plan(data_root: Path, tmp_path: Path) -> None:
+    from crl.datasets import DatasetStore
+    from crl.datasets.ogbench_io import import_ogbench
+    from crl.offline import OfflineConfig, run_offline
+
+    npz = tmp_path / "pointmaze-medium-navigate-v0.npz"
+    write_point_dataset(npz, episodes=8, steps=101)
+    m = import_ogbench(DatasetStore(), npz, "ogb/pointmaze-medium-navigate")
+    run = tmp_path / "run"
+    cfg = OfflineConfig(dataset=m["id"], total_sgd_steps=100, eval_env="none", checkpoint_every=1).replace(
+        sgd_steps=100, batch_size=32, depth=4, width=32, repr_dim=16, bc_alpha=0.03)
+    run_offline(cfg, run, progress=False)
+    r = op.run_ogbench(f"checkpoint:{run}", ENV, episodes=1, seed=0, max_episode_steps=40, plan_waypoints=40)
+    plan = r["policy_info"]["planner"]
+    assert plan["waypoints"] == 40 and plan["dataset"] == m["id"] and plan["local_distance"] > 0
+    assert r["policy"].endswith("+plan40") and len(r["tasks"]) == 5 and r["episodes"] == 5
+    assert any("planning over 40 dataset waypoints" in d for d in r["deviations"])
+    assert Path(r["json"]) == run / "eval" / "pointmaze-medium-navigate-v0-plan40" / "goals.json"  # beside, not over
+    p = _cli("goals", "--policy", "random", "--env", ENV, "--plan-waypoints", "10")
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "needs a trained critic" in p.stderr, p.stderr
+    p = _cli("goals", "--policy", f"checkpoint:{run}", "--plan-waypoints", "10")
+    assert p.returncode == 2 and "OGBench's envs only" in p.stderr, p.stderr
+
+
 def test_error_bars_never_negative() -> None:
     from crl.eval.plots import error_bars
 
