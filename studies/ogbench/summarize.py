@@ -4,6 +4,7 @@ records (config.json, metrics.jsonl, wall.json). "last 3" is OGBench's reported 
 evaluations). Prints markdown: python studies/ogbench/summarize.py [CONFIG ...] [--at SGD_STEPS] [--seeds 0,1]
 (`--at` reads every run at that evaluation instead of its last: configs compared at one budget; `--seeds` keeps
 those seeds only: a one-seed screen against the same seed of another config).
+`summarize.py --planning [CONFIG ...]`: test-time planning against the actor alone (results/planning/).
 """
 
 from __future__ import annotations
@@ -65,8 +66,39 @@ def main(configs: list[str], at: int | None = None, seeds: set[str] | None = Non
                   f"{wall} |")
 
 
+def planning(configs: list[str]) -> None:
+    """Test-time planning against the actor alone on the same checkpoints (results/planning/, plan_evals.sh)."""
+    print("| config | dataset | seeds | actor alone % mean ± std (min-max) | per task % | with planning % mean ± std "
+          "(min-max) | per task % | waypoints | wall s/eval (planning) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for c in configs:
+        for ds in DATASETS:
+            cells: dict[str, list[dict]] = {}
+            for seed_dir in sorted((ROOT / "planning" / c / ds).glob("s*")):
+                modes = {m.name: json.loads((m / "goals.json").read_text()) for m in seed_dir.iterdir()
+                         if (m / "goals.json").exists()}
+                if "actor" in modes and len(modes) == 2:
+                    for name, r in modes.items():
+                        cells.setdefault("actor" if name == "actor" else "plan", []).append(
+                            {**r, "wall": json.loads((seed_dir / name / "wall.json").read_text())["wall_s"]})
+            if not cells:
+                continue
+
+            def row(rs: list[dict]) -> str:
+                s = np.array([r["overall_success"] for r in rs]) * 100
+                tasks = " / ".join(f"{np.mean([r['tasks'][t]['success'] for r in rs]) * 100:.0f}" for t in range(5))
+                return f"{s.mean():.0f} ± {s.std():.0f} ({s.min():.0f}-{s.max():.0f}) | {tasks}"
+
+            plan = cells["plan"]
+            print(f"| {c} | {ds} | {len(plan)} | {row(cells['actor'])} | {row(plan)} | "
+                  f"{plan[0]['policy_info']['planner']['waypoints']} | {np.mean([r['wall'] for r in plan]):.0f} |")
+
+
 if __name__ == "__main__":
     args = sys.argv[1:]
+    if args[:1] == ["--planning"]:
+        planning(args[1:] or sorted(p.name for p in (ROOT / "planning").iterdir() if p.is_dir()))
+        sys.exit(0)
     at_step = None
     if "--at" in args:
         i = args.index("--at")
