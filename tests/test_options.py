@@ -227,6 +227,8 @@ TABLE: dict[str, dict[str, Any]] = {
         "--episodes": Covered("tests/test_eval_cli.py::test_goals_reproduces_the_trainers_final_evaluation"),
         "--seed": Covered("tests/test_eval_cli.py::test_goals_reproduces_the_trainers_final_evaluation"),
         "--episode-length": Covered("tests/test_eval_ogbench.py::test_goals_cli_ogbench_branch"),
+        "--plan-waypoints": Covered(
+            "tests/test_eval_ogbench.py::test_planning_evaluates_a_trained_run_and_refuses_what_it_cannot_plan"),
     },
     "crl-eval stitching": {
         "--policy": Covered("tests/test_eval_cli.py::test_geodesic_and_stitching_of_a_checkpoint"),
