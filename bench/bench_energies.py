@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+from bench_offline import machine
 
 from crl.losses import ENERGIES, IQE_COMPONENT_DIM, IQE_MAX_WEIGHT, pairwise_logits
 
@@ -44,17 +45,6 @@ def iqe_sort_logits(phi: jax.Array, psi: jax.Array) -> jax.Array:
     return -(IQE_MAX_WEIGHT * per.max(-1) + (1 - IQE_MAX_WEIGHT) * per.mean(-1))
 
 
-def cpu_name() -> str:
-    """CPU model, core count and whether AVX-512 is there (from /proc/cpuinfo)."""
-    try:
-        info = open("/proc/cpuinfo").read()
-    except OSError:
-        return "unknown CPU"
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
-    cores = info.count("processor\t:")
-    return f"{model}, {cores} cores, AVX-512 {'yes' if 'avx512f' in info else 'no'}"
-
-
 def timed(fn: Callable[[], object], calls: int) -> float:
     """Seconds per call of fn (results blocked on)."""
     t0 = time.perf_counter()
@@ -70,7 +60,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--calls", type=int, default=5)
     args = ap.parse_args()
-    print(f"machine: {cpu_name()}; jax {jax.__version__} on {jax.devices()[0].platform}")
+    print(f"machine: {machine()}")
     for batch in args.batches:
         kp, kg = jax.random.split(jax.random.PRNGKey(0))
         phi = jax.random.normal(kp, (batch, args.repr_dim))

@@ -159,8 +159,8 @@ def dataset_waypoints(dataset_id: str, count: int, seed: int = 0, root: str | No
     """`count` observations drawn without replacement from a dataset's rows (seeded)."""
     from crl.datasets.store import DatasetStore
 
-    obs = DatasetStore(root).open(dataset_id).load(["observation"])["observation"]
     if count < 1:
         raise ConfigError(f"waypoints={count} must be >= 1")
+    obs = DatasetStore(root).open(dataset_id).load(["observation"])["observation"]
     idx = np.random.default_rng(seed).choice(len(obs), min(count, len(obs)), replace=False)
     return np.asarray(obs[np.sort(idx)], np.float32)

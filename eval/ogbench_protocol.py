@@ -60,14 +60,15 @@ class OgbPolicy:
     info: dict[str, Any]
 
 
-def checkpoint_policy(run_dir: str | Path, env: Any, step: int | None = None) -> OgbPolicy:
-    """A crl run's deterministic actor on `concat(ob, goal_ob[goal_indices])` (see the module docstring)."""
+def checkpoint_policy(run_dir: str | Path, env: Any, step: int | None = None, loaded: Any = None) -> OgbPolicy:
+    """A crl run's deterministic actor on `concat(ob, goal_ob[goal_indices])` (see the module docstring); `loaded`
+    is the run already loaded (crl.checkpoint.LoadedAgent or LoadedPolicy), else it is loaded here."""
     import jax
     import jax.numpy as jnp
 
     from crl.checkpoint import load_policy
 
-    lp = load_policy(run_dir, step)
+    lp = loaded if loaded is not None else load_policy(run_dir, step)
     spec = lp.env_spec
     ob_dim = int(np.prod(env.observation_space.shape))
     act_dim = int(np.prod(env.action_space.shape))
@@ -102,14 +103,14 @@ def planned_policy(run_dir: str | Path, env: Any, step: int | None, waypoints: i
     from crl.errors import ConfigError
     from crl.planning import WaypointPlanner, dataset_waypoints
 
-    base = checkpoint_policy(run_dir, env, step)  # the same size checks as the plain actor
     la = load_agent(run_dir, step)
+    base = checkpoint_policy(run_dir, env, step, la)  # the same size checks as the plain actor
     dataset = la.config.get("dataset")
     if not isinstance(dataset, str):
         raise ConfigError(f"run {run_dir} is a {la.kind} run with no dataset to draw waypoints from; "
                           f"planning needs an offline run")
     planner = WaypointPlanner.from_agent(la.agent, la.params, dataset_waypoints(dataset, waypoints, seed),
-                              la.env_spec.get("goal_indices") or [])
+                                         la.env_spec.get("goal_indices") or [])
     info = {**base.info, "planner": {"kind": "waypoints", "dataset": dataset, "seed": seed, **planner.info()}}
     return OgbPolicy(f"{base.name}+plan{waypoints}", planner, info)
 
@@ -153,12 +154,13 @@ def make_policy(name: str, env: Any, seed: int = 0, step: int | None = None, pla
                 ) -> OgbPolicy:
     """'checkpoint:RUN_DIR', 'random' or 'oracle' (point mazes) -> an OgbPolicy for `env`; `plan_waypoints` > 0
     plans a checkpoint's moves over that many dataset waypoints (`planned_policy`)."""
-    if plan_waypoints and not name.startswith("checkpoint:"):
-        raise OgbenchEnvError(f"planning needs a trained critic: use --policy checkpoint:RUN_DIR, not {name!r}")
-    if name.startswith("checkpoint:") and plan_waypoints:
-        return planned_policy(name[len("checkpoint:"):], env, step, plan_waypoints, seed)
     if name.startswith("checkpoint:"):
-        return checkpoint_policy(name[len("checkpoint:"):], env, step)
+        run_dir = name[len("checkpoint:"):]
+        if plan_waypoints:
+            return planned_policy(run_dir, env, step, plan_waypoints, seed)
+        return checkpoint_policy(run_dir, env, step)
+    if plan_waypoints:
+        raise OgbenchEnvError(f"planning needs a trained critic: use --policy checkpoint:RUN_DIR, not {name!r}")
     if name == "random":
         return random_policy(env, seed)
     if name == "oracle":
